@@ -1,0 +1,1 @@
+"""compass-bot: COMPASS peer-support groups, near-peer mentoring and pulse surveys in Slack."""

@@ -1,0 +1,66 @@
+"""Builds the Bolt app from services; every flow registers its own listeners."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.oauth.oauth_settings import OAuthSettings
+from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+
+from bot.flows import FLOWS
+from bot.flows.commands import CommandRouter
+from bot.manifest import BOT_SCOPES
+from bot.services import Services
+from bot.slack_client import make_client
+from storage.events import first_delivery
+
+log = logging.getLogger(__name__)
+
+
+def build_app(services: Services) -> App:
+    settings = services.settings
+    common = dict(
+        signing_secret=settings.slack_signing_secret or "",
+        process_before_response=False,
+        logger=logging.getLogger("bolt"),
+        # In Socket Mode there is no signature to check; over HTTP it is always checked.
+        request_verification_enabled=not settings.socket_mode,
+    )
+    if settings.oauth_enabled:
+        state_store = SQLAlchemyOAuthStateStore(expiration_seconds=600, engine=services.engine)
+        state_store.metadata.create_all(services.engine)
+        app = App(
+            client=make_client(None, settings.slack_api_url),
+            oauth_settings=OAuthSettings(
+                client_id=settings.slack_client_id,
+                client_secret=settings.slack_client_secret,
+                scopes=list(BOT_SCOPES),
+                installation_store=services.clients.installation_store,
+                state_store=state_store,
+                install_path="/slack/install",
+                redirect_uri_path="/slack/oauth_redirect",
+            ),
+            **common,
+        )
+    else:
+        app = App(token=settings.slack_bot_token, client=services.clients.default, **common)
+
+    @app.middleware
+    def skip_event_retries(body, next):  # noqa: ANN001, A002
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id and not first_delivery(services.engine, event_id=event_id, team_id=body.get("team_id", "")):
+            log.info("event %s already handled; ignoring Slack's retry", event_id)
+            return BoltResponse(status=200, body="")
+        return next()
+
+    @app.error
+    def log_errors(error, body):  # noqa: ANN001
+        kind = body.get("type") if isinstance(body, dict) else None
+        log.error("unhandled error in a %s listener: %r", kind or "request", error, exc_info=error)
+
+    router = CommandRouter(services)
+    for flow in FLOWS:
+        flow.register(app, services, router)
+    router.register(app)
+    return app

@@ -1,0 +1,78 @@
+"""`compass-bot roster import FILE.csv`: bulk enrolment by an admin."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.config import ConfigError
+from bot.render import render
+from bot.roster import COLUMNS, read_roster
+from bot.runtime import open_services
+from bot.services import Services
+from bot.slack_client import call
+from storage import audit
+from storage.db import session_scope
+from storage.workspaces import ensure_workspace
+
+EXIT_INVALID = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    roster = subparsers.add_parser("roster", help="import people from a CSV roster", description="Roster management.")
+    roster_commands = roster.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
+    imp = roster_commands.add_parser(
+        "import",
+        help="invite everyone in a CSV file",
+        description=(
+            "Validate a roster CSV and invite everyone in it. Header: " + ",".join(COLUMNS) + " (optional: availability). "
+            "If any row is invalid nothing is imported. Re-importing updates people in place. "
+            "Invited people get a DM with a Join button and become members once they consent."
+        ),
+    )
+    imp.add_argument("file", metavar="FILE.csv", help="the roster file (UTF-8 CSV)")
+    imp.add_argument("--dry-run", action="store_true", help="validate only; write nothing and send nothing")
+    imp.add_argument("--team", metavar="TEAM_ID", help="the workspace to import into (needed with multi-workspace OAuth installs)")
+    imp.set_defaults(handler=run_import)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    result = read_roster(args.file)
+    if not result.ok:
+        print(f"{args.file}: {len(result.errors)} problem(s); nothing was imported:", file=sys.stderr)
+        for error in result.errors:
+            print(f"{args.file}:{error.line}: {error.message}" if error.line else f"{args.file}: {error.message}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.dry_run:
+        print(render("roster_import.j2", dry_run=True, total=len(result.rows)))
+        return 0
+
+    services = open_services(require_slack=True)
+    team_id, team_name = _workspace(services, args.team)
+    from bot.flows.enrolment import queue_invitation
+
+    created = updated = queued = 0
+    from storage.members import invite_from_roster
+
+    with session_scope(services.engine) as session:
+        ensure_workspace(session, team_id=team_id, name=team_name)
+        for row in result.rows:
+            member, is_new = invite_from_roster(session, team_id=team_id, person=row.person, email=row.email)
+            created += is_new
+            updated += not is_new
+            if member.status == "invited" and member.invitation_sent_at is None:
+                queued += queue_invitation(session, member=member)
+        audit.record(session, team_id=team_id, actor_id="cli", action="roster_imported", rows=len(result.rows), created=created)
+    print(render("roster_import.j2", dry_run=False, total=len(result.rows), created=created, updated=updated, queued=queued))
+    return 0
+
+
+def _workspace(services: Services, team: str | None) -> tuple[str, str]:
+    if team:
+        return team, ""
+    if services.settings.oauth_enabled:
+        raise ConfigError("--team is needed: with OAuth installs, name the workspace (its team ID, like T012ABCDEF)")
+    outcome = call(services.clients.default, "auth.test")
+    if not outcome.ok:
+        raise ConfigError(f"SLACK_BOT_TOKEN: Slack refused auth.test at {services.settings.slack_api_url}: {outcome.error}")
+    return outcome.data.get("team_id", ""), outcome.data.get("team", "")

@@ -1,0 +1,88 @@
+"""`compass-bot serve` (the bot) and `compass-bot clock` (the heartbeat alone)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+from bot.clock import Clock, ClockAlreadyRunning, SingleClockLock, sqlite_lock_path, start_heartbeat
+from bot.config import ConfigError
+from bot.runtime import open_services
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the bot",
+        description=(
+            "Run the bot. With SLACK_APP_TOKEN set it connects over Socket Mode (no public URL needed); "
+            "otherwise it serves HTTP on $PORT (default 3000): POST /slack/events and GET /healthz. "
+            "The scheduler heartbeat runs in the same process unless --no-clock."
+        ),
+    )
+    serve.add_argument("--no-clock", action="store_true", help="do not run the heartbeat here (run `compass-bot clock` separately)")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on in HTTP mode (default 0.0.0.0)")
+    serve.set_defaults(handler=run_serve)
+
+    clock = subparsers.add_parser(
+        "clock",
+        help="run the scheduler heartbeat alone",
+        description="Run the scheduler heartbeat alone: every minute, deliver due session posts, reminders, surveys and follow-ups.",
+    )
+    clock.set_defaults(handler=run_clock)
+
+
+def _start_clock(services: Services, *, blocking: bool):  # noqa: ANN202
+    lock_path = sqlite_lock_path(services.settings.database_url)
+    if lock_path is not None:
+        try:
+            SingleClockLock(lock_path).acquire()
+        except ClockAlreadyRunning as exc:
+            raise ConfigError(str(exc)) from None
+    return start_heartbeat(Clock(services), blocking=blocking)
+
+
+def _build_bolt_app(services: Services):  # noqa: ANN202
+    from bot.app import build_app
+
+    try:
+        return build_app(services)
+    except Exception as exc:  # noqa: BLE001 - e.g. Slack unreachable or the token refused at start
+        raise ConfigError(
+            f"SLACK_BOT_TOKEN: could not start the Slack app against {services.settings.slack_api_url}: {exc}"
+        ) from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    services = open_services(require_slack=True)
+    bolt_app = _build_bolt_app(services)
+    if not args.no_clock:
+        _start_clock(services, blocking=False)
+    settings = services.settings
+    if settings.socket_mode:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        log.info("connecting to Slack over Socket Mode")
+        SocketModeHandler(bolt_app, settings.slack_app_token).start()
+        return 0
+
+    import uvicorn
+
+    from bot.web import create_web_app
+
+    log.info("serving HTTP on %s:%d (POST /slack/events, GET /healthz)", args.host, settings.port)
+    uvicorn.run(create_web_app(bolt_app, services), host=args.host, port=settings.port, log_level="info", access_log=False)
+    return 0
+
+
+def run_clock(args: argparse.Namespace) -> int:
+    services = open_services(require_slack=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    log.info("clock running: a heartbeat every minute")
+    _start_clock(services, blocking=True)
+    return 0

@@ -1,0 +1,202 @@
+"""The heartbeat: every minute, claim due rows of the schedule and deliver them.
+
+The database is the schedule; APScheduler is only the clock. Rows are claimed with a
+lease (and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so a restart, a missed tick or
+a second process can neither lose nor duplicate a delivery. On SQLite only one clock
+process may run: a lock file next to the database enforces it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.delivery import DeliveryFailed, DropDelivery, RetryLater
+from bot.flows import FLOWS
+from bot.services import Services
+from storage import schedule
+from storage.db import session_scope, utcnow
+from storage.events import prune
+from storage.models import ScheduledAction
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 60
+MAX_ATTEMPTS = 6
+BASE_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(minutes=30)
+
+Handler = Callable[..., None]
+FailureHook = Callable[[Services, ScheduledAction, str], None]
+
+
+class ClockAlreadyRunning(Exception):
+    pass
+
+
+@dataclass
+class TickReport:
+    delivered: int = 0
+    retried: int = 0
+    failed: int = 0
+    dropped: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)
+
+    def total(self) -> int:
+        return self.delivered + self.retried + self.failed + self.dropped
+
+
+def delivery_handlers() -> dict[str, Handler]:
+    handlers: dict[str, Handler] = {}
+    for flow in FLOWS:
+        handlers.update(getattr(flow, "DELIVERIES", {}))
+    return handlers
+
+
+def failure_hooks() -> dict[str, FailureHook]:
+    hooks: dict[str, FailureHook] = {}
+    for flow in FLOWS:
+        hooks.update(getattr(flow, "ON_FAILURE", {}))
+    return hooks
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+class Clock:
+    def __init__(self, services: Services, *, worker_id: str | None = None, batch: int = 100,
+                 lease: timedelta = timedelta(minutes=5), max_attempts: int = MAX_ATTEMPTS):
+        self.services = services
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.batch = batch
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.handlers = delivery_handlers()
+        self.on_failure = failure_hooks()
+
+    def tick(self) -> TickReport:
+        """Deliver everything due now; safe to call at any time, from any number of processes."""
+        report = TickReport()
+        try:
+            while True:
+                rows = schedule.claim_due(self.services.engine, worker_id=self.worker_id, lease=self.lease, limit=self.batch)
+                if not rows:
+                    break
+                for row in rows:
+                    self._deliver(row, report)
+            with session_scope(self.services.engine) as session:
+                prune(session)
+        except SQLAlchemyError:
+            log.exception("clock: the database is unreachable; the next heartbeat will try again")
+        if report.total():
+            log.info("clock: delivered %d, retrying %d, failed %d, dropped %d", report.delivered, report.retried, report.failed, report.dropped)
+        return report
+
+    def _deliver(self, row: ScheduledAction, report: TickReport) -> None:
+        engine = self.services.engine
+        handler = self.handlers.get(row.kind)
+        if handler is None:
+            schedule.fail(engine, row, worker_id=self.worker_id, error=f"no handler for {row.kind}")
+            report.failed += 1
+            return
+        try:
+            handler(self.services, self.services.clients.for_team(row.team_id), row, schedule.payload_of(row))
+        except DropDelivery as exc:
+            log.info("clock: dropped %s: %s", row.key, exc)
+            schedule.drop(engine, row, worker_id=self.worker_id, reason=str(exc))
+            report.dropped += 1
+            return
+        except (RetryLater, SQLAlchemyError, OSError) as exc:
+            self._retry_or_fail(row, f"{type(exc).__name__}: {exc}", report)
+            return
+        except DeliveryFailed as exc:
+            self._fail(row, str(exc), report)
+            return
+        except Exception as exc:  # noqa: BLE001 - one broken row must not stop the others
+            log.exception("clock: delivering %s raised", row.key)
+            self._retry_or_fail(row, f"{type(exc).__name__}: {exc}", report)
+            return
+        schedule.complete(engine, row, worker_id=self.worker_id)
+        report.delivered += 1
+        report.kinds[row.kind] = report.kinds.get(row.kind, 0) + 1
+
+    def _retry_or_fail(self, row: ScheduledAction, error: str, report: TickReport) -> None:
+        if row.attempts >= self.max_attempts:
+            self._fail(row, error, report)
+            return
+        retry_at = utcnow() + backoff(row.attempts)
+        log.warning("clock: %s failed (attempt %d), retrying at %s: %s", row.key, row.attempts, retry_at.isoformat(), error)
+        schedule.retry_later(self.services.engine, row, worker_id=self.worker_id, retry_at=retry_at, error=error)
+        report.retried += 1
+
+    def _fail(self, row: ScheduledAction, error: str, report: TickReport) -> None:
+        log.error("clock: %s failed for good after %d attempt(s): %s", row.key, row.attempts, error)
+        schedule.fail(self.services.engine, row, worker_id=self.worker_id, error=error)
+        report.failed += 1
+        hook = self.on_failure.get(row.kind)
+        if hook is not None:
+            try:
+                hook(self.services, row, error)
+            except Exception:  # noqa: BLE001
+                log.exception("clock: the failure notice for %s could not be sent", row.key)
+
+
+def sqlite_lock_path(database_url: str) -> Path | None:
+    path = database_url.removeprefix("sqlite:///")
+    if not path or path == ":memory:" or database_url == path:
+        return None
+    return Path(path).resolve().with_name(Path(path).name + ".clock.lock")
+
+
+class SingleClockLock:
+    """Refuses a second clock process on the same SQLite database."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._handle = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the process
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ClockAlreadyRunning(
+                f"another clock is already running on this SQLite database (lock {self.path}). "
+                "Run one clock on SQLite, or use PostgreSQL (DATABASE_URL) for several."
+            ) from None
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def start_heartbeat(clock: Clock, *, blocking: bool) -> BackgroundScheduler | BlockingScheduler:
+    scheduler_class = BlockingScheduler if blocking else BackgroundScheduler
+    scheduler = scheduler_class(timezone=timezone.utc)
+    scheduler.add_job(
+        clock.tick,
+        "interval",
+        seconds=HEARTBEAT_SECONDS,
+        id="heartbeat",
+        next_run_time=datetime.now(timezone.utc),
+        misfire_grace_time=3600,
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.start()
+    return scheduler

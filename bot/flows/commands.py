@@ -1,0 +1,133 @@
+"""The ``/compass`` command: one entry point, subcommands contributed by each flow."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from dataclasses import dataclass, field
+from typing import Callable
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.render import render
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+AUDIENCES = ("everyone", "leads", "admins")
+SECTION_TITLES = {"everyone": "For you", "leads": "For group leads", "admins": "For admins"}
+
+
+@dataclass
+class CommandContext:
+    services: Services
+    client: WebClient
+    respond: Callable[..., object]
+    team_id: str
+    user_id: str
+    channel_id: str
+    trigger_id: str
+    args: list[str] = field(default_factory=list)
+
+    def reply(self, text: str, **kwargs: object) -> None:
+        """An ephemeral answer to the person who typed the command."""
+        self.respond(text=text, response_type="ephemeral", replace_original=False, **kwargs)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.services.is_admin(self.team_id, self.user_id)
+
+
+Handler = Callable[[CommandContext], None]
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    handler: Handler
+    usage: str
+    help: str
+    audience: str = "everyone"
+
+
+class CommandRouter:
+    def __init__(self, services: Services):
+        self.services = services
+        self._subcommands: dict[str, Subcommand] = {}
+        self._lead_check: Callable[[str, str], bool] = lambda team_id, user_id: False
+
+    def add(self, name: str, handler: Handler, *, usage: str | None = None, help: str, audience: str = "everyone") -> None:
+        if audience not in AUDIENCES:
+            raise ValueError(f"unknown audience {audience}")
+        self._subcommands[name] = Subcommand(name, handler, usage or name, help, audience)
+
+    def set_lead_check(self, check: Callable[[str, str], bool]) -> None:
+        self._lead_check = check
+
+    def help_text(self, team_id: str, user_id: str) -> str:
+        visible = {"everyone"}
+        if self._lead_check(team_id, user_id):
+            visible.add("leads")
+        if self.services.is_admin(team_id, user_id):
+            visible.update({"leads", "admins"})
+        sections = []
+        for audience in AUDIENCES:
+            items = [
+                {"usage": sub.usage, "help": sub.help}
+                for sub in self._subcommands.values()
+                if sub.audience == audience and audience in visible
+            ]
+            if items:
+                sections.append({"title": SECTION_TITLES[audience], "items": items})
+        return render("help.j2", sections=sections)
+
+    def register(self, app: App) -> None:
+        app.command("/compass")(self._handle)
+
+    def _handle(self, ack, command, client, respond) -> None:  # noqa: ANN001
+        ack()
+        team_id = command.get("team_id", "")
+        user_id = command.get("user_id", "")
+        try:
+            words = shlex.split(command.get("text") or "")
+        except ValueError:
+            words = (command.get("text") or "").split()
+        name = words[0].lower() if words else "help"
+        context = CommandContext(
+            services=self.services,
+            client=client,
+            respond=respond,
+            team_id=team_id,
+            user_id=user_id,
+            channel_id=command.get("channel_id", ""),
+            trigger_id=command.get("trigger_id", ""),
+            args=words[1:],
+        )
+        subcommand = self._subcommands.get(name)
+        if subcommand is None:
+            if name != "help":
+                log.info("unknown /compass subcommand %r from %s", name, user_id)
+            context.reply(self.help_text(team_id, user_id))
+            return
+        run_guarded(lambda: subcommand.handler(context), reply=context.reply, what=f"/compass {name}")
+
+
+def run_guarded(action: Callable[[], None], *, reply: Callable[[str], None], what: str) -> None:
+    """Run a handler; a failure becomes a kind message to the person and a log line."""
+    try:
+        action()
+    except SQLAlchemyError:
+        log.exception("%s: database error", what)
+        _safe_reply(reply, render("errors.j2", kind="database"))
+    except Exception:  # noqa: BLE001 - a person must always get an answer
+        log.exception("%s failed", what)
+        _safe_reply(reply, render("errors.j2", kind="unexpected"))
+
+
+def _safe_reply(reply: Callable[[str], None], text: str) -> None:
+    try:
+        reply(text)
+    except Exception:  # noqa: BLE001
+        log.exception("could not tell the person about the failure")

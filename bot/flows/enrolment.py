@@ -1,0 +1,301 @@
+"""Joining, editing the profile, pausing, leaving, exporting and erasing one's data."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from bot.delivery import DropDelivery, post_once
+from bot.flows.commands import CommandContext, CommandRouter, run_guarded
+from bot.flows.home import publish_home
+from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
+from bot.render import check_blocks, fallback_text, render, section_blocks
+from bot.services import Services
+from bot.slack_client import call
+from storage import audit, schedule
+from storage.db import session_scope, utcnow
+from storage.members import get_member, save_profile, set_status
+from storage.personal_data import erase_person, export_person
+from storage.workspaces import ensure_workspace
+
+log = logging.getLogger(__name__)
+RESUME_KIND = "member_resume"
+
+
+def register(app: App, services: Services, router: CommandRouter) -> None:
+    router.add("join", lambda ctx: open_join_form(ctx.services, ctx.client, ctx.team_id, ctx.user_id, ctx.trigger_id, ctx.reply),
+               help="join, or edit your profile")
+    router.add("pause", pause, usage="pause [until YYYY-MM-DD]", help="take a break; no messages until you're back")
+    router.add("resume", resume, help="come back after a pause")
+    router.add("leave", leave, help="leave the program (your data stays until you ask)")
+    router.add("my-data", my_data, help="get everything we store about you, as a file in DM")
+    router.add("forget-me", forget_me, help="delete everything that identifies you")
+
+    @app.action("join_open")
+    def on_join_button(ack, body, client, respond):  # noqa: ANN001
+        ack()
+        team_id, user_id = _who(body)
+        run_guarded(
+            lambda: open_join_form(services, client, team_id, user_id, body.get("trigger_id", ""), lambda text: _dm(client, user_id, text)),
+            reply=lambda text: _dm(client, user_id, text),
+            what="join button",
+        )
+
+    @app.view(CALLBACK_ID)
+    def on_join_submit(ack, body, view, client):  # noqa: ANN001
+        submit_join_form(services, ack, body, view, client)
+
+    @app.action("resume_now")
+    def on_resume_button(ack, body, client):  # noqa: ANN001
+        ack()
+        team_id, user_id = _who(body)
+        run_guarded(lambda: _change_status(services, client, team_id, user_id, "active", reply=lambda t: _dm(client, user_id, t)),
+                    reply=lambda text: _dm(client, user_id, text), what="resume button")
+
+    @app.action("pause_open")
+    def on_pause_button(ack, body, client):  # noqa: ANN001
+        ack()
+        team_id, user_id = _who(body)
+        run_guarded(lambda: _change_status(services, client, team_id, user_id, "paused", reply=lambda t: _dm(client, user_id, t)),
+                    reply=lambda text: _dm(client, user_id, text), what="pause button")
+
+    @app.action("forget_me_confirm")
+    def on_forget_confirm(ack, body, client, respond):  # noqa: ANN001
+        ack()
+        team_id, user_id = _who(body)
+        run_guarded(lambda: _forget(services, client, team_id, user_id, respond),
+                    reply=lambda text: respond(text=text, replace_original=True), what="forget-me")
+
+    @app.action("forget_me_cancel")
+    def on_forget_cancel(ack, respond):  # noqa: ANN001
+        ack()
+        respond(text="Nothing was deleted. :relieved:", replace_original=True)
+
+
+def _who(body: dict) -> tuple[str, str]:
+    team = body.get("team") or {}
+    user = body.get("user") or {}
+    return team.get("id") or user.get("team_id") or "", user.get("id", "")
+
+
+def _dm(client: WebClient, user_id: str, text: str, blocks: list | None = None) -> None:
+    call(client, "chat.postMessage", channel=user_id, text=fallback_text(text) if blocks else text, blocks=blocks)
+
+
+def open_join_form(services: Services, client: WebClient, team_id: str, user_id: str, trigger_id: str, reply) -> None:  # noqa: ANN001
+    with Session(services.engine) as session:
+        member = get_member(session, team_id=team_id, user_id=user_id)
+    needs_consent = member is None or member.consented_at is None or member.status in ("invited", "left")
+    tz = services.settings.compass_timezone
+    if member is None or not member.timezone:
+        info = call(client, "users.info", user=user_id)
+        tz = (info.data.get("user") or {}).get("tz") or tz if info.ok else tz
+    view = join_view(member=member, timezone=tz, min_group=services.settings.compass_min_group, needs_consent=needs_consent)
+    outcome = call(client, "views.open", trigger_id=trigger_id, view=view)
+    if not outcome.ok:
+        reply(outcome.friendly)
+
+
+def submit_join_form(services: Services, ack, body: dict, view: dict, client: WebClient) -> None:  # noqa: ANN001
+    team_id, user_id = _who(body)
+    try:
+        needs_consent = bool(json.loads(view.get("private_metadata") or "{}").get("consent"))
+    except ValueError:
+        needs_consent = True
+    profile, errors = parse_join_submission((view.get("state") or {}).get("values") or {}, needs_consent=needs_consent)
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    display_name = (body.get("user") or {}).get("name") or ""
+    try:
+        with session_scope(services.engine) as session:
+            ensure_workspace(session, team_id=team_id)
+            member, newly_enrolled = save_profile(
+                session, team_id=team_id, user_id=user_id, profile=profile, consented=needs_consent
+            )
+            if not member.display_name and display_name:
+                member.display_name = display_name
+            audit.record(session, team_id=team_id, actor_id=user_id, action="joined" if newly_enrolled else "profile_updated",
+                         subject_id=user_id)
+    except SQLAlchemyError:
+        log.exception("join form: could not save the profile of %s", user_id)
+        ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
+        return
+    ack()
+    text = render("join_welcome.j2", newly_enrolled=newly_enrolled, name=member.display_name or "there")
+    _dm(client, user_id, text)
+    publish_home(services, client, team_id=team_id, user_id=user_id)
+
+
+def _enrolled_member(session: Session, ctx: CommandContext):  # noqa: ANN202
+    member = get_member(session, team_id=ctx.team_id, user_id=ctx.user_id)
+    if member is None or member.consented_at is None:
+        ctx.reply(render("errors.j2", kind="not_enrolled"))
+        return None
+    return member
+
+
+def _parse_pause_until(args: list[str], today: date) -> date | None:
+    words = [a for a in args if a.lower() != "until"]
+    if not words:
+        return None
+    parsed = date.fromisoformat(words[0])
+    if parsed <= today:
+        raise ValueError("date must be in the future")
+    return parsed
+
+
+def _local_today(tz_name: str) -> date:
+    return datetime.now(timezone.utc).astimezone(ZoneInfo(tz_name)).date()
+
+
+def pause(ctx: CommandContext) -> None:
+    with Session(ctx.services.engine) as session:
+        member = _enrolled_member(session, ctx)
+    if member is None:
+        return
+    tz = member.timezone or ctx.services.settings.compass_timezone
+    try:
+        until = _parse_pause_until(ctx.args, _local_today(tz))
+    except ValueError:
+        example = _local_today(tz).replace(day=1).isoformat()
+        ctx.reply(render("errors.j2", kind="bad_date", example=example))
+        return
+    _change_status(ctx.services, ctx.client, ctx.team_id, ctx.user_id, "paused", until=until, reply=ctx.reply)
+
+
+def resume(ctx: CommandContext) -> None:
+    with Session(ctx.services.engine) as session:
+        member = _enrolled_member(session, ctx)
+    if member is not None:
+        _change_status(ctx.services, ctx.client, ctx.team_id, ctx.user_id, "active", reply=ctx.reply)
+
+
+def leave(ctx: CommandContext) -> None:
+    with Session(ctx.services.engine) as session:
+        member = _enrolled_member(session, ctx)
+    if member is not None:
+        _change_status(ctx.services, ctx.client, ctx.team_id, ctx.user_id, "left", reply=ctx.reply)
+
+
+def _resume_key(team_id: str, user_id: str) -> str:
+    return f"resume:{team_id}:{user_id}"
+
+
+def _change_status(services: Services, client: WebClient, team_id: str, user_id: str, status: str, *, reply,  # noqa: ANN001
+                   until: date | None = None) -> None:
+    with session_scope(services.engine) as session:
+        member = get_member(session, team_id=team_id, user_id=user_id)
+        if member is None or member.consented_at is None:
+            reply(render("errors.j2", kind="not_enrolled"))
+            return
+        set_status(session, member=member, status=status, paused_until=until)
+        schedule.cancel(session, key_prefix=_resume_key(team_id, user_id))
+        if status == "paused" and until is not None:
+            tz = ZoneInfo(member.timezone or services.settings.compass_timezone)
+            due = datetime.combine(until, time(8, 0), tz).astimezone(timezone.utc)
+            schedule.schedule(session, key=f"{_resume_key(team_id, user_id)}:{until.isoformat()}", kind=RESUME_KIND,
+                              due_at=due, team_id=team_id, subject_user_id=user_id, payload={"until": until.isoformat()})
+        audit.record(session, team_id=team_id, actor_id=user_id, action=f"status_{status}", subject_id=user_id)
+    reply(render("status_changed.j2", status=status, until=until.isoformat() if until else None))
+    publish_home(services, client, team_id=team_id, user_id=user_id)
+
+
+def deliver_resume(services: Services, client: WebClient, action, payload: dict) -> None:  # noqa: ANN001
+    """Clock delivery: a pause with an end date is over."""
+    with session_scope(services.engine) as session:
+        member = get_member(session, team_id=action.team_id, user_id=action.subject_user_id)
+        if member is None or member.status != "paused" or (member.paused_until and member.paused_until.isoformat() != payload.get("until")):
+            return
+        set_status(session, member=member, status="active")
+        audit.record(session, team_id=action.team_id, actor_id="system", action="status_active", subject_id=member.slack_user_id)
+    _dm(client, action.subject_user_id, render("status_changed.j2", status="active", until=None))
+    publish_home(services, client, team_id=action.team_id, user_id=action.subject_user_id)
+
+
+INVITATION_KIND = "invitation"
+
+
+def queue_invitation(session: Session, *, member) -> bool:  # noqa: ANN001
+    """Schedule the invitation DM for an invited person (once per person)."""
+    return schedule.schedule(
+        session,
+        key=f"invite:{member.team_id}:{member.slack_user_id}",
+        kind=INVITATION_KIND,
+        due_at=utcnow(),
+        team_id=member.team_id,
+        subject_user_id=member.slack_user_id,
+    )
+
+
+def deliver_invitation(services: Services, client: WebClient, action, payload: dict) -> None:  # noqa: ANN001
+    with Session(services.engine) as session:
+        member = get_member(session, team_id=action.team_id, user_id=action.subject_user_id)
+    if member is None or member.status != "invited":
+        raise DropDelivery("the person is no longer waiting for an invitation")
+    text = render("invitation.j2", name=member.display_name or "there", inviter="Your wellbeing team")
+    blocks = section_blocks(text)
+    blocks.append(ActionsBlock(block_id="invitation", elements=[
+        ButtonElement(text="Join Compass", action_id="join_open", style="primary", value="join"),
+    ]))
+    post_once(client, action, channel=member.slack_user_id, text=fallback_text(text), blocks=check_blocks(blocks))
+    with session_scope(services.engine) as session:
+        stored = get_member(session, team_id=action.team_id, user_id=action.subject_user_id)
+        if stored is not None:
+            stored.invitation_sent_at = utcnow()
+            session.add(stored)
+
+
+DELIVERIES = {RESUME_KIND: deliver_resume, INVITATION_KIND: deliver_invitation}
+
+
+def my_data(ctx: CommandContext) -> None:
+    with session_scope(ctx.services.engine) as session:
+        data = export_person(session, team_id=ctx.team_id, user_id=ctx.user_id)
+        audit.record(session, team_id=ctx.team_id, actor_id=ctx.user_id, action="my_data_exported", subject_id=ctx.user_id)
+    data["exported_at"] = utcnow().isoformat()
+    opened = call(ctx.client, "conversations.open", users=ctx.user_id)
+    if not opened.ok:
+        ctx.reply(opened.friendly)
+        return
+    uploaded = call(
+        ctx.client,
+        "files.upload_v2",
+        channel=opened.data["channel"]["id"],
+        content=json.dumps(data, indent=2, sort_keys=True),
+        filename="compass-my-data.json",
+        title="Everything Compass stores about you",
+        initial_comment="Here's everything Compass stores about you. Only you can see this conversation.",
+    )
+    ctx.reply("I've sent you a file with all your data in our DM. :open_file_folder:" if uploaded.ok else uploaded.friendly)
+
+
+def forget_me(ctx: CommandContext) -> None:
+    blocks = section_blocks(render("forget_me_confirm.j2"))
+    blocks.append(
+        ActionsBlock(
+            block_id="forget_me",
+            elements=[
+                ButtonElement(text="Delete everything", action_id="forget_me_confirm", style="danger", value="confirm"),
+                ButtonElement(text="Keep my data", action_id="forget_me_cancel", value="cancel"),
+            ],
+        )
+    )
+    ctx.reply(fallback_text(render("forget_me_confirm.j2")), blocks=check_blocks(blocks))
+
+
+def _forget(services: Services, client: WebClient, team_id: str, user_id: str, respond) -> None:  # noqa: ANN001
+    with session_scope(services.engine) as session:
+        erased = erase_person(session, team_id=team_id, user_id=user_id)
+        # The record that an erasure happened must not identify who asked for it.
+        audit.record(session, team_id=team_id, actor_id="system", action="member_forgotten", rows=sum(erased.values()))
+    respond(text=render("forget_me_done.j2"), replace_original=True)
+    publish_home(services, client, team_id=team_id, user_id=user_id)

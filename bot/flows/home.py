@@ -1,0 +1,80 @@
+"""The App Home tab: the person's status and what comes next, plus an admin section."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+from sqlmodel import Session
+
+from bot.render import check_blocks, context_block, divider, render, section_blocks
+from bot.services import Services
+from bot.slack_client import call
+from storage.members import get_member, participation, status_counts, uninvited_pending
+from storage.models import Member
+
+log = logging.getLogger(__name__)
+
+
+def register(app: App, services: Services, router) -> None:  # noqa: ANN001
+    @app.event("app_home_opened")
+    def on_home_opened(event, context, client):  # noqa: ANN001
+        if event.get("tab", "home") != "home":
+            return
+        publish_home(services, client, team_id=context.get("team_id") or "", user_id=event.get("user", ""))
+
+
+def publish_home(services: Services, client: WebClient, *, team_id: str, user_id: str) -> bool:
+    try:
+        with Session(services.engine) as session:
+            member = get_member(session, team_id=team_id, user_id=user_id)
+            blocks = home_blocks(services, session, member=member, team_id=team_id, user_id=user_id)
+    except Exception:  # noqa: BLE001 - a missing Home tab must not break the action that triggered it
+        log.exception("could not build the Home tab for %s", user_id)
+        return False
+    return call(client, "views.publish", user_id=user_id, view={"type": "home", "blocks": blocks}).ok
+
+
+def _button(text: str, action_id: str, *, style: str | None = None, value: str = "") -> ButtonElement:
+    return ButtonElement(text=text, action_id=action_id, style=style, value=value or action_id)
+
+
+def home_blocks(services: Services, session: Session, *, member: Member | None, team_id: str, user_id: str) -> list[dict]:
+    status = member.status if member else "none"
+    until = member.paused_until.isoformat() if member and member.paused_until else None
+    blocks: list = section_blocks(render("home.j2", status=status, until=until, next_steps=[]))
+    if status in ("none", "invited", "left"):
+        blocks.append(ActionsBlock(block_id="home_join", elements=[_button("Join Compass", "join_open", style="primary")]))
+    elif status == "active":
+        blocks.append(
+            ActionsBlock(block_id="home_member", elements=[_button("Edit my profile", "join_open"), _button("Pause", "pause_open")])
+        )
+    elif status == "paused":
+        blocks.append(ActionsBlock(block_id="home_paused", elements=[_button("Resume", "resume_now", style="primary")]))
+    blocks.append(context_block("Confidential, not anonymous: only you see your answers. `/compass my-data` shows everything we hold."))
+    if services.is_admin(team_id, user_id):
+        blocks.append(divider())
+        blocks.extend(admin_blocks(session, team_id=team_id))
+    return check_blocks(blocks, surface="home")
+
+
+def admin_blocks(session: Session, *, team_id: str) -> list:
+    counts = status_counts(session, team_id=team_id)
+    consented, invited = participation(session, team_id=team_id)
+    share = f"{consented / invited:.0%} of invited" if invited else "no roster yet"
+    summary = {
+        "invited_total": invited,
+        "consented": consented,
+        "active": counts["active"],
+        "paused": counts["paused"],
+        "left": counts["left"],
+    }
+    text = render(
+        "home_admin.j2",
+        counts=summary,
+        participation=share,
+        pending_invitations=len(uninvited_pending(session, team_id=team_id)),
+    )
+    return section_blocks(text)

@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the engine, keyword-only queries and Alembic migrations."""

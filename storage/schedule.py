@@ -1,0 +1,146 @@
+"""The schedule: every future action is a row with a due time and a unique idempotency key.
+
+Delivery claims due rows with a lease. On PostgreSQL the claim uses
+``FOR UPDATE SKIP LOCKED`` so several clock processes never claim the same row; on
+SQLite one clock process runs at a time (see :mod:`bot.clock`). A row whose lease
+expired (its process died mid-delivery) becomes claimable again.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage.db import session_scope, utcnow
+from storage.models import ScheduledAction
+
+PENDING, CLAIMED, DONE, FAILED, DROPPED, CANCELLED = "pending", "claimed", "done", "failed", "dropped", "cancelled"
+OPEN_STATUSES = (PENDING, CLAIMED)
+
+
+def schedule(
+    session: Session,
+    *,
+    key: str,
+    kind: str,
+    due_at: datetime,
+    team_id: str = "",
+    payload: dict[str, Any] | None = None,
+    subject_user_id: str = "",
+) -> bool:
+    """Add an action unless one with this key exists. Returns True when it was added."""
+    values = dict(
+        key=key,
+        kind=kind,
+        due_at=due_at,
+        team_id=team_id,
+        payload=json.dumps(payload or {}, sort_keys=True),
+        subject_user_id=subject_user_id,
+        status=PENDING,
+        attempts=0,
+        claimed_by="",
+        last_error="",
+        created_at=utcnow(),
+    )
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(ScheduledAction).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    result = session.execute(statement)
+    return bool(result.rowcount)
+
+
+def move(session: Session, *, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> bool:
+    """Change when a not-yet-delivered action is due."""
+    values: dict[str, Any] = {"due_at": due_at, "retry_at": None}
+    if payload is not None:
+        values["payload"] = json.dumps(payload, sort_keys=True)
+    result = session.execute(
+        update(ScheduledAction).where(ScheduledAction.key == key, ScheduledAction.status == PENDING).values(**values)
+    )
+    return bool(result.rowcount)
+
+
+def cancel(session: Session, *, keys: Iterable[str] = (), key_prefix: str | None = None) -> int:
+    condition = col(ScheduledAction.key).in_(list(keys))
+    if key_prefix is not None:
+        condition = or_(condition, col(ScheduledAction.key).startswith(key_prefix))
+    result = session.execute(
+        update(ScheduledAction)
+        .where(condition, ScheduledAction.status == PENDING)
+        .values(status=CANCELLED, done_at=utcnow())
+    )
+    return result.rowcount or 0
+
+
+def get(session: Session, *, key: str) -> ScheduledAction | None:
+    return session.exec(select(ScheduledAction).where(ScheduledAction.key == key)).first()
+
+
+def claim_due(
+    engine: Engine, *, worker_id: str, now: datetime | None = None, lease: timedelta = timedelta(minutes=5), limit: int = 100
+) -> list[ScheduledAction]:
+    now = now or utcnow()
+    with session_scope(engine) as session:
+        claimable = or_(
+            and_(
+                ScheduledAction.status == PENDING,
+                ScheduledAction.due_at <= now,
+                or_(col(ScheduledAction.retry_at).is_(None), col(ScheduledAction.retry_at) <= now),
+            ),
+            and_(ScheduledAction.status == CLAIMED, col(ScheduledAction.lease_until) < now),
+        )
+        query = select(ScheduledAction).where(claimable).order_by(ScheduledAction.due_at, ScheduledAction.id).limit(limit)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.exec(query))
+        for row in rows:
+            row.status = CLAIMED
+            row.claimed_by = worker_id
+            row.lease_until = now + lease
+            row.attempts += 1
+            session.add(row)
+    return rows
+
+
+def _finish(engine: Engine, action: ScheduledAction, worker_id: str, **values: Any) -> bool:
+    """Update a claimed row only if this worker still holds its lease."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(ScheduledAction)
+            .where(
+                ScheduledAction.id == action.id,
+                ScheduledAction.status == CLAIMED,
+                ScheduledAction.claimed_by == worker_id,
+            )
+            .values(**values)
+        )
+        return bool(result.rowcount)
+
+
+def complete(engine: Engine, action: ScheduledAction, *, worker_id: str) -> bool:
+    return _finish(engine, action, worker_id, status=DONE, done_at=utcnow(), lease_until=None, last_error="")
+
+
+def retry_later(engine: Engine, action: ScheduledAction, *, worker_id: str, retry_at: datetime, error: str) -> bool:
+    return _finish(
+        engine, action, worker_id, status=PENDING, retry_at=retry_at, lease_until=None, claimed_by="", last_error=error[:500]
+    )
+
+
+def fail(engine: Engine, action: ScheduledAction, *, worker_id: str, error: str) -> bool:
+    return _finish(engine, action, worker_id, status=FAILED, done_at=utcnow(), lease_until=None, last_error=error[:500])
+
+
+def drop(engine: Engine, action: ScheduledAction, *, worker_id: str, reason: str) -> bool:
+    return _finish(engine, action, worker_id, status=DROPPED, done_at=utcnow(), lease_until=None, last_error=reason[:500])
+
+
+def payload_of(action: ScheduledAction) -> dict[str, Any]:
+    return json.loads(action.payload or "{}")
