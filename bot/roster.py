@@ -160,7 +160,7 @@ def _parse_row(line: int, record: dict[str, str]) -> tuple[RosterRow | None, lis
     try:
         stage = CareerStage.parse(record["career_stage"])
     except ValueError as exc:
-        fail(str(exc))
+        fail(f"career_stage: {exc}")
     tz = record["timezone"]
     if tz:
         try:

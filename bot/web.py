@@ -69,13 +69,17 @@ def create_web_app(bolt_app: App, services: Services) -> Starlette:
             log.warning("rejected a %d-byte request to /slack/events", len(raw))
             return PlainTextResponse("request too large", status_code=413)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        if not verifier.is_valid_request(raw, headers):
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("rejected a Slack request whose body is not UTF-8")
+            return PlainTextResponse("malformed request", status_code=400)
+        if not verifier.is_valid_request(body, headers):
             log.warning("rejected a request with an invalid or stale Slack signature")
             return PlainTextResponse("invalid signature", status_code=401)
         try:
-            body = raw.decode("utf-8")
             kind = classify(body, headers.get("content-type", ""))
-        except (BadRequest, UnicodeDecodeError) as exc:
+        except BadRequest as exc:
             log.warning("rejected a malformed Slack request: %s", exc)
             return PlainTextResponse("malformed request", status_code=400)
         bolt_request = BoltRequest(body=body, query=request.url.query, headers=headers)

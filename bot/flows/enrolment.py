@@ -114,15 +114,14 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     if errors:
         ack(response_action="errors", errors=errors)
         return
-    display_name = (body.get("user") or {}).get("name") or ""
     try:
         with session_scope(services.engine) as session:
             ensure_workspace(session, team_id=team_id)
             member, newly_enrolled = save_profile(
                 session, team_id=team_id, user_id=user_id, profile=profile, consented=needs_consent
             )
-            if not member.display_name and display_name:
-                member.display_name = display_name
+            if not member.display_name:
+                member.display_name = _slack_name(client, user_id)
             audit.record(session, team_id=team_id, actor_id=user_id, action="joined" if newly_enrolled else "profile_updated",
                          subject_id=user_id)
     except SQLAlchemyError:
@@ -133,6 +132,13 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     text = render("join_welcome.j2", newly_enrolled=newly_enrolled, name=member.display_name or "there")
     _dm(client, user_id, text)
     publish_home(services, client, team_id=team_id, user_id=user_id)
+
+
+def _slack_name(client: WebClient, user_id: str) -> str:
+    info = call(client, "users.info", user=user_id)
+    user = info.data.get("user") or {} if info.ok else {}
+    profile = user.get("profile") or {}
+    return (user.get("real_name") or profile.get("real_name") or profile.get("display_name") or user.get("name") or "")[:200]
 
 
 def _enrolled_member(session: Session, ctx: CommandContext):  # noqa: ANN202

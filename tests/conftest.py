@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import pytest
+import uvicorn
+
+from tests.support import database
+
+SIGNING_SECRET = "test-signing-secret"
+TEAM_ID = "T0COMPASS"
+BOT_TOKEN = "xoxb-test"
+ADMIN_ID = "U0ADMIN"
+
+
+@pytest.fixture(params=database.backends())
+def database_url(request, tmp_path) -> str:  # noqa: ANN001
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'compass.db'}"
+    engine = database.postgres_engine()
+    database.empty_postgres(engine)
+    return database.normalise(database.POSTGRES_URL)
+
+
+@pytest.fixture
+def engine(database_url):  # noqa: ANN001
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def standin():
+    from bot.standin import SlackStandIn
+
+    server = SlackStandIn(team_id=TEAM_ID, team_name="Compass Health", bot_token=BOT_TOKEN, bot_user_id="UBOT")
+    server.start()
+    server.add_user(ADMIN_ID, name="admin", real_name="Avery Admin", tz="America/New_York", is_admin=True)
+    server.add_user("U0ANA", name="ana", real_name="Ana Ruiz", tz="America/Chicago")
+    server.add_user("U0BEN", name="ben", real_name="Ben Okafor", tz="America/Denver")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(standin, database_url):  # noqa: ANN001
+    from bot.config import load_settings
+
+    return load_settings(
+        _env_file=None,
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_app_token=None,
+        slack_client_id=None,
+        slack_client_secret=None,
+        slack_api_url=standin.url,
+        database_url=database_url,
+        compass_admins=ADMIN_ID,
+        compass_timezone="America/New_York",
+    )
+
+
+@pytest.fixture
+def services(settings, engine):  # noqa: ANN001
+    from bot.services import Services
+
+    return Services(settings=settings, engine=engine)
+
+
+@dataclass
+class RunningBot:
+    services: object
+    url: str
+    server: uvicorn.Server
+
+
+@pytest.fixture
+def bot(services):  # noqa: ANN001
+    from bot.app import build_app
+    from bot.web import create_web_app
+
+    web_app = create_web_app(build_app(services), services)
+    server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the bot's HTTP server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield RunningBot(services=services, url=f"http://127.0.0.1:{port}", server=server)
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def responses():
+    from tests.support.responses import ResponseSink
+
+    sink = ResponseSink()
+    yield sink
+    sink.close()
+
+
+@pytest.fixture
+def slack(bot, standin, responses):  # noqa: ANN001
+    from tests.support.slack_requests import SlackRequests
+
+    requests = SlackRequests(endpoint=f"{bot.url}/slack/events", signing_secret=SIGNING_SECRET, team_id=TEAM_ID,
+                             responses=responses, standin=standin)
+    yield requests
+    requests.close()

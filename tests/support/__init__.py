@@ -1,0 +1,1 @@
+"""Test support: signed Slack requests, a response_url sink, database and server fixtures."""

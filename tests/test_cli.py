@@ -1,0 +1,187 @@
+"""The console script: configuration errors, help, migrations, roster import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session, select
+
+from bot.cli import build_parser, main
+from storage.models import AuditEntry, Member
+from tests.conftest import ADMIN_ID, BOT_TOKEN, SIGNING_SECRET, TEAM_ID
+from tests.support.forms import join_values
+from tests.support.waiting import eventually
+
+HEADER = "slack_user_id,display_name,email,career_stage,specialty,department,site,timezone,near_peer_role,mentor_capacity,supervisor_ids,lead_willing"
+GOOD_ROSTER = "\n".join([
+    HEADER,
+    "U0ANA,Ana Ruiz,ana@example.org,PGY-1,Internal Medicine,Medicine,Main,America/Chicago,mentee,1,U0BEN,no",
+    "U0BEN,Ben Okafor,ben@example.org,ATTENDING-6,Internal Medicine,Medicine,Main,America/Denver,mentor,2,,yes",
+]) + "\n"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COMPASS_", "DATABASE_URL", "PORT"))}
+    clean.update(env or {})
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=clean, cwd=cwd, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "not-a-token", "SLACK_SIGNING_SECRET": "x"}, "SLACK_BOT_TOKEN"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "DATABASE_URL": "mysql://db"}, "DATABASE_URL"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "COMPASS_ADMINS": "boss"}, "COMPASS_ADMINS"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "PORT": "eighty"}, "PORT"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "SLACK_API_URL": "slack.com"}, "SLACK_API_URL"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "COMPASS_TIMEZONE": "Mars/Base"}, "COMPASS_TIMEZONE"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "SLACK_CLIENT_ID": "123"}, "SLACK_CLIENT_SECRET"),
+    ],
+)
+def test_a_bad_setting_is_one_clear_line_and_exit_2(env, variable, tmp_path):
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_slack_is_one_clear_line(tmp_path):
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/c.db"}
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+def _subcommand_paths(parser, prefix=()):  # noqa: ANN001, ANN202
+    for action in parser._actions:
+        if action.__class__.__name__ == "_SubParsersAction":
+            for name, sub in action.choices.items():
+                yield prefix + (name,)
+                yield from _subcommand_paths(sub, prefix + (name,))
+
+
+def test_every_subcommand_has_help(capsys):
+    paths = list(_subcommand_paths(build_parser()))
+    assert ("serve",) in paths and ("clock",) in paths and ("db", "upgrade") in paths and ("roster", "import") in paths
+    for path in paths:
+        with pytest.raises(SystemExit) as exit_:
+            main([*path, "--help"])
+        assert exit_.value.code == 0
+        assert "usage: compass-bot" in capsys.readouterr().out
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    result = run_cli("db", "upgrade", env={"DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "revision 0" in result.stdout
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, standin, database_url):  # noqa: ANN001
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("SLACK_", "COMPASS_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.setenv("SLACK_API_URL", standin.url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("COMPASS_ADMINS", ADMIN_ID)
+    return tmp_path
+
+
+def members(engine) -> dict[str, Member]:  # noqa: ANN001
+    with Session(engine) as session:
+        return {m.slack_user_id: m for m in session.exec(select(Member))}
+
+
+def test_roster_import_invites_everyone_once(cli_env, engine, services, standin, capsys):
+    from bot.clock import Clock
+
+    roster = cli_env / "roster.csv"
+    roster.write_text(GOOD_ROSTER)
+    assert main(["roster", "import", str(roster)]) == 0
+    assert "2 new" in capsys.readouterr().out
+    imported = members(engine)
+    assert {m.status for m in imported.values()} == {"invited"}
+    assert imported["U0ANA"].supervisor_ids == "U0BEN"
+    assert imported["U0BEN"].career_stage == "ATTENDING-6"
+
+    assert Clock(services).tick().delivered == 2
+    invitation = standin.dm_messages("U0ANA")[-1]
+    assert "invited you to *Compass*" in invitation["text"] or "Compass" in invitation["text"]
+    assert any(e.get("action_id") == "join_open" for b in invitation["blocks"] for e in b.get("elements", []))
+
+    # Re-importing updates in place and sends nothing twice.
+    roster.write_text(GOOD_ROSTER.replace("Main,America/Chicago", "North,America/Chicago"))
+    assert main(["roster", "import", str(roster)]) == 0
+    assert "0 new, 2 updated" in capsys.readouterr().out
+    assert members(engine)["U0ANA"].site == "North"
+    assert Clock(services).tick().delivered == 0
+    assert len(standin.dm_messages("U0ANA")) == 1
+    with Session(engine) as session:
+        assert len(session.exec(select(AuditEntry).where(AuditEntry.action == "roster_imported")).all()) == 2
+
+
+def test_invited_person_joins_from_the_invitation_button(cli_env, engine, services, standin, slack):
+    from bot.clock import Clock
+
+    (cli_env / "roster.csv").write_text(GOOD_ROSTER)
+    assert main(["roster", "import", str(cli_env / "roster.csv")]) == 0
+    Clock(services).tick()
+    slack.action("U0ANA", "join_open", "join", channel_id=standin.dm_channel("U0ANA"))
+    view = eventually(lambda: standin.calls_to("views.open"))[-1].args["view"]
+    assert "consent" in [b.get("block_id") for b in view["blocks"]]
+    slack.view_submission("U0ANA", view, join_values(stage="PGY-1"))
+    eventually(lambda: members(engine)["U0ANA"].status == "active")
+    # participation: consented / invited
+    from storage.members import participation
+
+    with Session(engine) as session:
+        assert participation(session, team_id=TEAM_ID) == (1, 2)
+    slack.event({"type": "app_home_opened", "user": ADMIN_ID, "tab": "home", "channel": "D0ADM"})
+    home = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
+    assert "Joined: 1 (50% of invited)" in home
+
+
+def test_a_bad_roster_imports_nothing_and_lists_every_error(cli_env, engine, capsys):
+    roster = cli_env / "roster.csv"
+    roster.write_text("\n".join([
+        HEADER,
+        "U0ANA,Ana Ruiz,ana@example.org,PGY-1,IM,Med,Main,America/Chicago,mentee,1,,no",
+        "nobody,Bob,bob@,PGY-99,IM,Med,Main,Mars/Base,guru,9,U0ANA,maybe",
+        "U0ANA,Ana Again,ana@example.org,PGY-2,IM,Med,Main,America/Chicago,mentee,1,,no",
+    ]) + "\n")
+    assert main(["roster", "import", str(roster)]) == 2
+    err = capsys.readouterr().err
+    for expected in ("roster.csv:3: slack_user_id", "roster.csv:3: career_stage", "roster.csv:3: timezone", "roster.csv:3: near_peer_role",
+                     "roster.csv:3: mentor_capacity", "roster.csv:3: lead_willing", "roster.csv:3: email", "roster.csv:4: U0ANA already appears on line 2"):
+        assert expected.lower() in err.lower(), (expected, err)
+    assert members(engine) == {}
+
+
+def test_a_roster_with_a_wrong_header_is_refused(cli_env, engine, capsys):
+    roster = cli_env / "roster.csv"
+    roster.write_text("id,name\nU0ANA,Ana\n")
+    assert main(["roster", "import", str(roster)]) == 2
+    assert "roster.csv:1: missing column(s)" in capsys.readouterr().err
+
+
+def test_roster_dry_run_writes_nothing(cli_env, engine, standin, capsys):
+    roster = cli_env / "roster.csv"
+    roster.write_text(GOOD_ROSTER)
+    assert main(["roster", "import", "--dry-run", str(roster)]) == 0
+    assert "2 row(s) are valid" in capsys.readouterr().out
+    assert members(engine) == {}
+    assert standin.calls == []

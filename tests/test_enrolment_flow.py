@@ -1,0 +1,220 @@
+"""End to end: signed Slack requests in, Slack Web API calls and database rows out."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+
+from tests.support.clock import frozen
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
+
+from storage.models import AuditEntry, Member, ScheduledAction
+from tests.conftest import ADMIN_ID, TEAM_ID
+from tests.support.forms import join_values
+from tests.support.waiting import eventually
+
+ANA = "U0ANA"
+
+
+def member(engine, user_id: str = ANA) -> Member | None:  # noqa: ANN001
+    with Session(engine) as session:
+        return session.exec(select(Member).where(Member.slack_user_id == user_id)).first()
+
+
+def opened_view(standin, count: int = 1) -> dict:  # noqa: ANN001
+    calls = eventually(lambda: len(standin.calls_to("views.open")) >= count and standin.calls_to("views.open"))
+    return calls[count - 1].args["view"]
+
+
+def join(slack, standin, engine, user_id: str = ANA, **values) -> Member:  # noqa: ANN001
+    before = len(standin.calls_to("views.open"))
+    assert slack.command(user_id, "join").status_code == 200
+    view = opened_view(standin, before + 1)
+    response = slack.view_submission(user_id, view, join_values(**values))
+    assert response.status_code == 200, response.text
+    return eventually(lambda: (m := member(engine, user_id)) and m.status == "active" and m)
+
+
+def last_response(responses, slack) -> dict:  # noqa: ANN001
+    return eventually(lambda: responses.messages(slack.last_response_url))[-1]
+
+
+def test_help_lists_what_a_person_can_do(slack, responses):
+    response = slack.command(ANA, "")
+    assert response.status_code == 200
+    text_ = last_response(responses, slack)["text"]
+    assert "/compass join" in text_ and "/compass forget-me" in text_
+    assert last_response(responses, slack)["response_type"] == "ephemeral"
+
+
+def test_unknown_subcommand_answers_with_help(slack, responses):
+    slack.command(ANA, "dance")
+    assert "/compass join" in last_response(responses, slack)["text"]
+
+
+def test_join_opens_a_prefilled_modal_and_enrols_on_submit(slack, standin, engine):
+    slack.command(ANA, "join")
+    view = opened_view(standin)
+    assert view["callback_id"] == "join_submit"
+    block_ids = [b.get("block_id") for b in view["blocks"]]
+    assert "consent" in block_ids
+    timezone_block = next(b for b in view["blocks"] if b.get("block_id") == "timezone")
+    assert timezone_block["element"]["initial_value"] == "America/Chicago"  # from users.info
+    assert "confidential, not anonymous" in json.dumps(view)
+
+    response = slack.view_submission(ANA, view, join_values(stage="ATTENDING", years="4", role="mentor", capacity="2"))
+    assert response.status_code == 200
+    assert response.text in ("", "{}") or json.loads(response.text).get("response_action") != "errors"
+    enrolled = eventually(lambda: member(engine))
+    assert enrolled.status == "active"
+    assert enrolled.consented_at is not None
+    assert enrolled.career_stage == "ATTENDING-4"
+    assert enrolled.near_peer_role == "mentor" and enrolled.mentor_capacity == 2
+    assert enrolled.availability == "Tue 18:00-21:00;Thu 12:00-13:00"
+    welcome = eventually(lambda: standin.dm_messages(ANA))
+    assert "Welcome to Compass, Ana Ruiz!" in welcome[-1]["text"]
+    home = eventually(lambda: standin.home_view(ANA))
+    assert "You're in" in json.dumps(home)
+
+
+def test_join_form_errors_are_shown_per_field(slack, standin, engine):
+    slack.command(ANA, "join")
+    view = opened_view(standin)
+    response = slack.view_submission(ANA, view, join_values(consent=False, stage="ATTENDING", years=None, timezone="Mars/Base"))
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert set(body["errors"]) == {"consent", "years", "timezone"}
+    assert member(engine) is None
+
+
+def test_rejoining_edits_the_profile_without_asking_consent_again(slack, standin, engine):
+    first = join(slack, standin, engine)
+    slack.command(ANA, "join")
+    view = opened_view(standin, 2)
+    assert "consent" not in [b.get("block_id") for b in view["blocks"]]
+    specialty = next(b for b in view["blocks"] if b.get("block_id") == "specialty")
+    assert specialty["element"]["initial_value"] == "Internal Medicine"
+    slack.view_submission(ANA, view, join_values(consent=None, specialty="Pediatrics", stage="PGY-3"))
+    edited = eventually(lambda: (m := member(engine)) and m.specialty == "Pediatrics" and m)
+    assert edited.career_stage == "PGY-3"
+    assert edited.consented_at == first.consented_at
+    eventually(lambda: "profile is updated" in standin.dm_messages(ANA)[-1]["text"])
+
+
+def test_pause_until_a_date_resumes_by_itself(slack, standin, engine, services, responses):
+    from bot.clock import Clock
+
+    with frozen("2026-03-02 15:00:00"):
+        join(slack, standin, engine)
+        slack.command(ANA, "pause until 2026-03-20")
+        assert "Paused until 2026-03-20" in last_response(responses, slack)["text"]
+        paused = member(engine)
+        assert paused.status == "paused" and paused.paused_until == date(2026, 3, 20)
+        assert Clock(services).tick().delivered == 0
+    with frozen("2026-03-20 14:00:00"):  # 08:00 in Chicago
+        report = Clock(services).tick()
+    assert report.delivered == 1
+    assert member(engine).status == "active"
+    eventually(lambda: "Welcome back" in standin.dm_messages(ANA)[-1]["text"])
+
+
+def test_pause_rejects_a_past_or_garbled_date(slack, standin, engine, responses):
+    join(slack, standin, engine)
+    slack.command(ANA, "pause until 2001-01-01")
+    assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
+    slack.command(ANA, "pause until someday")
+    assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
+    assert member(engine).status == "active"
+
+
+def test_pause_resume_and_leave(slack, standin, engine, responses):
+    join(slack, standin, engine)
+    slack.command(ANA, "pause")
+    eventually(lambda: member(engine).status == "paused")
+    slack.command(ANA, "resume")
+    eventually(lambda: member(engine).status == "active")
+    assert "Welcome back" in last_response(responses, slack)["text"]
+    slack.command(ANA, "leave")
+    left = eventually(lambda: (m := member(engine)) and m.status == "left" and m)
+    assert left.left_at is not None
+    assert "forget-me" in last_response(responses, slack)["text"]
+
+
+def test_commands_that_need_enrolment_say_how_to_join(slack, responses):
+    slack.command(ANA, "pause")
+    assert "/compass join" in last_response(responses, slack)["text"]
+
+
+def test_my_data_sends_everything_stored_as_a_file_in_dm(slack, standin, engine, responses):
+    join(slack, standin, engine, specialty="Cardiology")
+    slack.command(ANA, "my-data")
+    assert "sent you a file" in last_response(responses, slack)["text"]
+    upload = eventually(lambda: standin.files)[-1]
+    data = json.loads(upload["content"])
+    assert data["slack_user_id"] == ANA
+    assert data["profile"][0]["specialty"] == "Cardiology"
+    assert any(entry["action"] == "joined" for entry in data["audit_log"])
+    assert upload["channels"] == [standin.dm_channel(ANA)]
+
+
+def test_forget_me_deletes_every_row_that_identifies_the_person(slack, standin, engine, responses):
+    join(slack, standin, engine)
+    slack.command(ANA, "pause until 2099-01-01")
+    eventually(lambda: member(engine).status == "paused")
+    slack.command(ANA, "forget-me")
+    confirm = last_response(responses, slack)
+    assert any(e.get("action_id") == "forget_me_confirm" for b in confirm["blocks"] for e in b.get("elements", []))
+    assert member(engine) is not None  # nothing happens before confirmation
+
+    slack.action(ANA, "forget_me_confirm", "confirm")
+    done = last_response(responses, slack)
+    assert "deleted" in done["text"] and done["replace_original"] is True
+    assert member(engine) is None
+    with engine.connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            for row in connection.execute(table.select()):
+                assert ANA not in json.dumps([str(v) for v in row]), f"{table.name} still mentions the person"
+    with Session(engine) as session:
+        assert session.exec(select(AuditEntry).where(AuditEntry.action == "member_forgotten")).first() is not None
+        assert session.exec(select(ScheduledAction)).all() == []
+
+
+def test_forget_me_can_be_cancelled(slack, standin, engine, responses):
+    join(slack, standin, engine)
+    slack.command(ANA, "forget-me")
+    slack.action(ANA, "forget_me_cancel", "cancel")
+    assert "Nothing was deleted" in last_response(responses, slack)["text"]
+    assert member(engine) is not None
+
+
+def test_app_home_shows_status_and_an_admin_section_for_admins(slack, standin, engine):
+    slack.event({"type": "app_home_opened", "user": ANA, "tab": "home", "channel": "D0ANA"})
+    home = json.dumps(eventually(lambda: standin.home_view(ANA)))
+    assert "Join Compass" in home and "Admin" not in home
+    slack.event({"type": "app_home_opened", "user": ADMIN_ID, "tab": "home", "channel": "D0ADM"})
+    admin_home = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
+    assert "Admin" in admin_home and "Invited" in admin_home
+
+
+def test_event_retries_have_no_second_effect(slack, standin):
+    event = {"type": "app_home_opened", "user": ANA, "tab": "home", "channel": "D0ANA"}
+    assert slack.event(event, event_id="Ev0RETRY").status_code == 200
+    eventually(lambda: standin.calls_to("views.publish"))
+    assert slack.event(event, event_id="Ev0RETRY", retry_num=1).status_code == 200
+    assert slack.event(event, event_id="Ev0RETRY", retry_num=2).status_code == 200
+    assert len(standin.calls_to("views.publish")) == 1
+
+
+def test_a_slack_error_becomes_a_kind_message(slack, standin, responses):
+    standin.inject("views.open", error="missing_scope")
+    slack.command(ANA, "join")
+    assert "permission" in last_response(responses, slack)["text"]
+
+
+def test_a_database_that_went_away_gets_a_kind_message(slack, bot, responses, tmp_path):
+    from storage.db import make_engine
+
+    bot.services.engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'gone.db'}")
+    slack.command(ANA, "pause")
+    assert "couldn't reach my database" in last_response(responses, slack)["text"]
