@@ -51,9 +51,10 @@ def schedule(
     )
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(ScheduledAction).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    result = session.execute(statement)
-    return bool(result.rowcount)
+    statement = (
+        insert(ScheduledAction).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(ScheduledAction.id)
+    )
+    return session.execute(statement).first() is not None
 
 
 def move(session: Session, *, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> bool:
