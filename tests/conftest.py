@@ -4,10 +4,15 @@ import threading
 import time
 from dataclasses import dataclass
 
+import freezegun
 import pytest
 import uvicorn
 
 from tests.support import database
+
+# The HTTP server's event loop keeps real monotonic time under freezegun (its timers would
+# otherwise stall); everything the bot itself reads, signatures included, sees the frozen clock.
+freezegun.configure(extend_ignore_list=["asyncio"])
 
 SIGNING_SECRET = "test-signing-secret"
 TEAM_ID = "T0COMPASS"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from bot.runtime import open_services
-from storage.migrate import current_revision
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
+    from bot.runtime import open_services
+    from storage.migrate import current_revision
+
     services = open_services(require_slack=False, migrate=True)
     print(f"database is at revision {current_revision(services.engine)}")
     return 0

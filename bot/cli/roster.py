@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from typing import TYPE_CHECKING
+
 from bot.config import ConfigError
-from bot.render import render
 from bot.roster import COLUMNS, read_roster
-from bot.runtime import open_services
-from bot.services import Services
-from bot.slack_client import call
-from storage import audit
-from storage.db import session_scope
-from storage.workspaces import ensure_workspace
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 EXIT_INVALID = 2
 
@@ -43,17 +41,22 @@ def run_import(args: argparse.Namespace) -> int:
         for error in result.errors:
             print(f"{args.file}:{error.line}: {error.message}" if error.line else f"{args.file}: {error.message}", file=sys.stderr)
         return EXIT_INVALID
+    from bot.render import render
+
     if args.dry_run:
         print(render("roster_import.j2", dry_run=True, total=len(result.rows)))
         return 0
 
+    from bot.flows.enrolment import queue_invitation
+    from bot.runtime import open_services
+    from storage import audit
+    from storage.db import session_scope
+    from storage.members import invite_from_roster
+    from storage.workspaces import ensure_workspace
+
     services = open_services(require_slack=True)
     team_id, team_name = _workspace(services, args.team)
-    from bot.flows.enrolment import queue_invitation
-
     created = updated = queued = 0
-    from storage.members import invite_from_roster
-
     with session_scope(services.engine) as session:
         ensure_workspace(session, team_id=team_id, name=team_name)
         for row in result.rows:
@@ -67,7 +70,9 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workspace(services: Services, team: str | None) -> tuple[str, str]:
+def _workspace(services: "Services", team: str | None) -> tuple[str, str]:
+    from bot.slack_client import call
+
     if team:
         return team, ""
     if services.settings.oauth_enabled:

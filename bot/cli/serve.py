@@ -7,10 +7,12 @@ import logging
 import signal
 import sys
 
-from bot.clock import Clock, ClockAlreadyRunning, SingleClockLock, sqlite_lock_path, start_heartbeat
+from typing import TYPE_CHECKING
+
 from bot.config import ConfigError
-from bot.runtime import open_services
-from bot.services import Services
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     clock.set_defaults(handler=run_clock)
 
 
-def _start_clock(services: Services, *, blocking: bool):  # noqa: ANN202
+def _start_clock(services: "Services", *, blocking: bool):  # noqa: ANN202
+    from bot.clock import Clock, ClockAlreadyRunning, SingleClockLock, sqlite_lock_path, start_heartbeat
+
     lock_path = sqlite_lock_path(services.settings.database_url)
     if lock_path is not None:
         try:
@@ -47,7 +51,7 @@ def _start_clock(services: Services, *, blocking: bool):  # noqa: ANN202
     return start_heartbeat(Clock(services), blocking=blocking)
 
 
-def _build_bolt_app(services: Services):  # noqa: ANN202
+def _build_bolt_app(services: "Services"):  # noqa: ANN202
     from bot.app import build_app
 
     try:
@@ -59,6 +63,8 @@ def _build_bolt_app(services: Services):  # noqa: ANN202
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from bot.runtime import open_services
+
     services = open_services(require_slack=True)
     bolt_app = _build_bolt_app(services)
     if not args.no_clock:
@@ -81,6 +87,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_clock(args: argparse.Namespace) -> int:
+    from bot.runtime import open_services
+
     services = open_services(require_slack=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("clock running: a heartbeat every minute")
