@@ -18,7 +18,9 @@ def open_services(*, require_slack: bool, migrate: bool | None = None, settings:
     settings = settings or load_settings()
     if require_slack:
         settings.require_slack()
+
     services = Services.from_settings(settings)
+    services.catalogue  # noqa: B018 - validated at start: a broken topics file stops here with every problem listed
     prepare_database(services, migrate=settings.is_sqlite if migrate is None else migrate)
     return services
 

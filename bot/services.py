@@ -10,7 +10,10 @@ from slack_sdk import WebClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from pathlib import Path
+
 from bot.config import Settings
+from bot.curriculum import Catalogue, load_catalogue
 from bot.slack_client import make_client
 from storage.db import make_engine
 from storage.models import Role
@@ -65,6 +68,11 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
         return cls(settings=settings, engine=make_engine(settings.database_url))
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        extra = self.settings.compass_topics_file
+        return load_catalogue(Path(extra) if extra else None)
 
     def is_admin(self, team_id: str, user_id: str) -> bool:
         if user_id in self.settings.admin_ids:

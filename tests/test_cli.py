@@ -185,3 +185,15 @@ def test_roster_dry_run_writes_nothing(cli_env, engine, standin, capsys):
     assert "2 row(s) are valid" in capsys.readouterr().out
     assert members(engine) == {}
     assert standin.calls == []
+
+
+def test_a_broken_topics_file_stops_the_bot_with_every_problem_listed(tmp_path):
+    broken = tmp_path / "topics.toml"
+    broken.write_text('[[topic]]\nslug = "Bad Slug"\ntitle = ""\n')
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "x", "DATABASE_URL": f"sqlite:///{tmp_path}/c.db",
+           "COMPASS_TOPICS_FILE": str(broken)}
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "topic catalogue has" in result.stderr
+    assert "slug" in result.stderr and "title" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ import pkgutil
 import sys
 
 from bot.config import ConfigError
+from bot.curriculum import CatalogueError
 
 EXIT_USAGE = 2
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
@@ -51,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"compass-bot: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except CatalogueError as exc:
+        print(f"compass-bot: the topic catalogue has {len(exc.problems)} problem(s):", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # e.g. `compass-bot topics list --json | head`: the reader left; that is not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         return 130
 

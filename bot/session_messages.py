@@ -1,0 +1,221 @@
+"""Block Kit for a session: the post, the lead's note, reminders and "choose another topic".
+
+Wording lives in ``bot/prompts/*.j2``. A template renders parts separated by a line ``---``;
+a part may begin with one directive line that says what block it becomes:
+
+``::fallback``      the message's notification text (one line; not a block)
+``::header``        a header block (plain text)
+``::context``       a context block (small grey text)
+``::divider``       a divider
+``::actions NAME``  the buttons this module builds under NAME
+``::choice N``      a section with a button choosing alternative N
+(no directive)      one or more section blocks
+
+Every user-supplied value (group names, norms, places, admins' custom topics) is escaped by
+the template filters, and every message goes through ``check_blocks`` so it is known to fit
+Slack's limits before it is sent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Mapping, NamedTuple, Sequence
+
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, MarkdownTextObject, SectionBlock
+
+from bot.curriculum import Topic
+from bot.render import check_blocks, context_block, divider, fallback_text, header_block, render_sections, section_blocks, split_text
+from bot.rotation import TopicChoice
+
+ACTION_RSVP_GOING = "rsvp_going"
+ACTION_RSVP_NOT_GOING = "rsvp_not_going"
+ACTION_TOPIC_ALTERNATIVES = "topic_alternatives"
+ACTION_TOPIC_CHOOSE = "topic_choose"
+
+BUTTON_GOING = "I'll be there"
+BUTTON_NOT_GOING = "Can't make it"
+BUTTON_CHOOSE_ANOTHER = "Choose another topic"
+BUTTON_USE_TOPIC = "Use this topic"
+
+_DIRECTIVE = re.compile(r"\A::([a-z]+)(?:[ \t]+(\S+))?[ \t]*(?:\n|\Z)")
+_SAFE_URL = re.compile(r"\Ahttps?://[^\s<>|]+\Z")
+
+
+class Message(NamedTuple):
+    """What ``chat.postMessage`` needs: fallback ``text`` and serialised ``blocks``."""
+
+    text: str
+    blocks: list[dict]
+
+
+def session_post_blocks(
+    topic: Topic,
+    *,
+    group_name: str,
+    session_number: int,
+    total_sessions: int,
+    late: bool = False,
+    norms: str | None = None,
+) -> Message:
+    """The post in the group's channel: the 15-minute topic guide, then social time, then norms.
+
+    ``session_number`` counts from 1 within the cycle; ``late`` adds an apology for a delayed post.
+    """
+    return _build(
+        "session_post.j2",
+        topic=topic,
+        group_name=group_name,
+        session_number=session_number,
+        total_sessions=total_sessions,
+        late=late,
+        norms=norms,
+    )
+
+
+def lead_note_blocks(
+    topic: Topic,
+    *,
+    session_id: object,
+    group_name: str,
+    session_number: int,
+    total_sessions: int,
+    session_start_local_text: str,
+    explanation: str,
+    norms: str | None = None,
+    crisis_resources: Sequence[str] = (),
+) -> Message:
+    """The lead's direct message: why this topic, how to open, keep time and close, and a way to swap topics.
+
+    ``crisis_resources`` are the deployment's lines (``Settings.crisis_resources``); they may use
+    bold, but cannot mention or link.
+    """
+    button = ButtonElement(text=BUTTON_CHOOSE_ANOTHER, action_id=ACTION_TOPIC_ALTERNATIVES, value=str(session_id))
+    return _build(
+        "lead_note.j2",
+        actions={"choose_topic": lambda: ActionsBlock(elements=[button])},
+        topic=topic,
+        group_name=group_name,
+        session_number=session_number,
+        total_sessions=total_sessions,
+        session_start_local_text=session_start_local_text,
+        explanation=explanation,
+        norms=norms,
+        crisis_resources=list(crisis_resources),
+    )
+
+
+def reminder_24h_blocks(
+    topic: Topic,
+    *,
+    session_id: object,
+    group_name: str,
+    session_start_local_text: str,
+    where: str | None = None,
+) -> Message:
+    """The day-before reminder with RSVP buttons whose value is the session id.
+
+    ``where`` is a room or a meeting link; a plain http(s) URL becomes a link, anything else is text.
+    """
+    buttons = [
+        ButtonElement(text=BUTTON_GOING, action_id=ACTION_RSVP_GOING, value=str(session_id), style="primary"),
+        ButtonElement(text=BUTTON_NOT_GOING, action_id=ACTION_RSVP_NOT_GOING, value=str(session_id)),
+    ]
+    return _build(
+        "reminder_24h.j2",
+        actions={"rsvp": lambda: ActionsBlock(elements=buttons)},
+        topic=topic,
+        group_name=group_name,
+        session_start_local_text=session_start_local_text,
+        **_place(where),
+    )
+
+
+def reminder_1h_blocks(
+    topic: Topic,
+    *,
+    group_name: str,
+    session_start_local_text: str,
+    where: str | None = None,
+) -> Message:
+    """The hour-before nudge: when, where, the topic and one question to think about."""
+    return _build(
+        "reminder_1h.j2",
+        topic=topic,
+        group_name=group_name,
+        session_start_local_text=session_start_local_text,
+        **_place(where),
+    )
+
+
+def choose_topic_blocks(choices: Sequence[TopicChoice], session_id: object) -> Message:
+    """The alternatives offered to the lead, one button each (value ``session_id:slug``)."""
+    choices = list(choices)
+
+    def choice_section(index: str, text: str) -> list[Block]:
+        choice = choices[int(index)]
+        button = ButtonElement(
+            text=BUTTON_USE_TOPIC,
+            action_id=ACTION_TOPIC_CHOOSE,
+            value=topic_choice_value(session_id, choice.topic.slug),
+        )
+        first, *rest = split_text(text)
+        return [SectionBlock(text=MarkdownTextObject(text=first), accessory=button)] + [
+            SectionBlock(text=MarkdownTextObject(text=chunk)) for chunk in rest
+        ]
+
+    return _build("choose_topic.j2", choice_builder=choice_section, choices=choices)
+
+
+def topic_choice_value(session_id: object, slug: str) -> str:
+    """The value of a ``topic_choose`` button."""
+    return f"{session_id}:{slug}"
+
+
+def parse_topic_choice_value(value: str) -> tuple[str, str]:
+    """``(session_id, slug)`` from a ``topic_choose`` button's value; ValueError if malformed."""
+    session_id, separator, slug = value.rpartition(":")
+    if not separator or not session_id or not slug:
+        raise ValueError(f"not a topic choice: {value!r}")
+    return session_id, slug
+
+
+def _place(where: str | None) -> dict[str, str]:
+    """Template variables for a meeting place: a safe link, or text the template escapes."""
+    where = (where or "").strip()
+    if _SAFE_URL.match(where):
+        return {"place_url": where, "place": ""}
+    return {"place_url": "", "place": where}
+
+
+def _build(
+    template: str,
+    *,
+    actions: Mapping[str, Callable[[], Block]] | None = None,
+    choice_builder: Callable[[str, str], list[Block]] | None = None,
+    **context: object,
+) -> Message:
+    text = ""
+    blocks: list[Block] = []
+    for part in render_sections(template, **context):
+        match = _DIRECTIVE.match(part)
+        directive, argument = (match.group(1), match.group(2)) if match else ("", None)
+        body = part[match.end() :].strip() if match else part
+        if directive == "fallback":
+            text = fallback_text(body)
+        elif directive == "header":
+            blocks.append(header_block(body))
+        elif directive == "context":
+            blocks.append(context_block(body))
+        elif directive == "divider":
+            blocks.append(divider())
+        elif directive == "actions" and actions and argument in actions:
+            blocks.append(actions[argument]())
+        elif directive == "choice" and choice_builder and argument is not None:
+            blocks += choice_builder(argument, body)
+        elif directive:
+            raise ValueError(f"{template}: unknown directive ::{directive} {argument or ''}".rstrip())
+        else:
+            blocks += section_blocks(body)
+    if not text:
+        raise ValueError(f"{template} has no ::fallback part")
+    return Message(text, check_blocks(blocks))
