@@ -102,3 +102,164 @@ class ProcessedEvent(SQLModel, table=True):
     event_id: str = Field(primary_key=True, max_length=64)
     team_id: str = Field(default="", max_length=32)
     received_at: datetime = Field(index=True)
+
+
+# --- Groups and sessions ---------------------------------------------------------------
+
+
+class Group(SQLModel, table=True):
+    __tablename__ = "groups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(foreign_key="workspaces.team_id", index=True, max_length=32)
+    name: str = Field(max_length=80)
+    cohort: str = Field(default="", max_length=80)
+    mode: str = Field(default="mixed", max_length=16)  # mixed | same-specialty
+    audience: str = Field(default="all", max_length=12)  # residents | attendings | all (topic eligibility)
+    channel_id: str = Field(default="", max_length=32)
+    lead_user_id: str = Field(default="", max_length=32)
+    timezone: str = Field(default="", max_length=64)
+    weekday: int | None = None  # 0 = Monday, once the group picked its slot
+    local_time: str = Field(default="", max_length=5)  # HH:MM in the group's time zone
+    cycle: int = 1
+    status: str = Field(default="forming", max_length=12, index=True)  # forming scheduling active completed archived
+    created_at: datetime
+    updated_at: datetime
+
+
+class GroupMember(SQLModel, table=True):
+    __tablename__ = "group_members"
+    __table_args__ = (UniqueConstraint("group_id", "slack_user_id", name="uq_group_members_group_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    team_id: str = Field(max_length=32)
+    slack_user_id: str = Field(max_length=32, index=True)
+    status: str = Field(default="active", max_length=12)  # active | left
+    next_cycle: str = Field(default="", max_length=8)  # "" | stay | switch
+    joined_at: datetime
+    left_at: datetime | None = None
+
+
+class GroupSession(SQLModel, table=True):
+    __tablename__ = "group_sessions"
+    __table_args__ = (UniqueConstraint("group_id", "cycle", "number", name="uq_group_sessions_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    cycle: int = 1
+    number: int
+    starts_at: datetime = Field(index=True)
+    local_date: date
+    status: str = Field(default="scheduled", max_length=12)  # scheduled skipped held cancelled
+    sequence: int = 0  # iCalendar SEQUENCE
+    topic_slug: str = Field(default="", max_length=80)
+    topic_reason: str = Field(default="", max_length=300)
+    topic_chosen_by: str = Field(default="", max_length=32)
+    posted_at: datetime | None = None
+    post_ts: str = Field(default="", max_length=32)
+
+
+class SessionRsvp(SQLModel, table=True):
+    __tablename__ = "session_rsvps"
+    __table_args__ = (UniqueConstraint("session_id", "slack_user_id", name="uq_session_rsvps_session_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="group_sessions.id", index=True)
+    slack_user_id: str = Field(max_length=32, index=True)
+    answer: str = Field(max_length=12)  # going | not_going
+    answered_at: datetime
+
+
+class SessionAttendance(SQLModel, table=True):
+    __tablename__ = "session_attendance"
+    __table_args__ = (UniqueConstraint("session_id", "slack_user_id", name="uq_session_attendance_session_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="group_sessions.id", index=True)
+    slack_user_id: str = Field(max_length=32, index=True)
+    attended: bool
+    answered_at: datetime
+
+
+# --- Near-peer pairing ------------------------------------------------------------------
+
+
+class PairingRound(SQLModel, table=True):
+    __tablename__ = "pairing_rounds"
+    __table_args__ = (UniqueConstraint("team_id", "number", name="uq_pairing_rounds_team_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(foreign_key="workspaces.team_id", index=True, max_length=32)
+    number: int
+    status: str = Field(default="preview", max_length=12)  # preview | published | discarded
+    preview: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # the match result as JSON
+    created_by: str = Field(default="", max_length=32)
+    created_at: datetime
+    published_at: datetime | None = None
+
+
+class Pair(SQLModel, table=True):
+    __tablename__ = "pairs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    round_id: int = Field(foreign_key="pairing_rounds.id", index=True)
+    team_id: str = Field(max_length=32, index=True)
+    mentee_id: str = Field(max_length=32, index=True)
+    mentor_id: str = Field(max_length=32, index=True)
+    score: float = 0.0
+    reasons: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    status: str = Field(default="active", max_length=12)  # active | paused | ended
+    dm_channel_id: str = Field(default="", max_length=32)
+    met: bool = False
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+class PairCheckin(SQLModel, table=True):
+    __tablename__ = "pair_checkins"
+    __table_args__ = (UniqueConstraint("pair_id", "slack_user_id", "number", name="uq_pair_checkins_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    pair_id: int = Field(foreign_key="pairs.id", index=True)
+    slack_user_id: str = Field(max_length=32, index=True)
+    number: int
+    sent_at: datetime
+    answer: str = Field(default="", max_length=12)  # "" (unanswered) | met | not_yet | end
+    answered_at: datetime | None = None
+
+
+# --- Pulse surveys ----------------------------------------------------------------------
+
+
+class Survey(SQLModel, table=True):
+    """One invitation to answer; its answers are visible only to the person who gave them."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (UniqueConstraint("team_id", "slack_user_id", "wave", name="uq_surveys_person_wave"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32, index=True)
+    slack_user_id: str = Field(max_length=32, index=True)
+    kind: str = Field(max_length=12)  # baseline | followup | pulse
+    wave: str = Field(max_length=64)  # baseline, 6m, 12m, pulse:<group id>:<cycle>:<session number>
+    instruments: str = Field(max_length=200)  # comma-separated instrument ids
+    status: str = Field(default="sent", max_length=12, index=True)  # sent | completed | expired
+    sent_at: datetime
+    reminded_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class SurveyResponse(SQLModel, table=True):
+    __tablename__ = "survey_responses"
+    __table_args__ = (UniqueConstraint("survey_id", "instrument", name="uq_survey_responses_instrument"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="surveys.id", index=True)
+    team_id: str = Field(max_length=32, index=True)
+    slack_user_id: str = Field(max_length=32, index=True)
+    instrument: str = Field(max_length=32, index=True)
+    answers: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    score: float
+    flags: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    answered_at: datetime = Field(index=True)

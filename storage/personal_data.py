@@ -14,7 +14,22 @@ from typing import Any, Callable
 from sqlalchemy import delete, or_
 from sqlmodel import Session, SQLModel, select
 
-from storage.models import AuditEntry, Member, Role, ScheduledAction
+from storage.models import (
+    AuditEntry,
+    Group,
+    GroupMember,
+    GroupSession,
+    Member,
+    Pair,
+    PairCheckin,
+    PairingRound,
+    Role,
+    ScheduledAction,
+    SessionAttendance,
+    SessionRsvp,
+    Survey,
+    SurveyResponse,
+)
 
 Exporter = Callable[[Session, str, str], list[dict[str, Any]]]
 Eraser = Callable[[Session, str, str], int]
@@ -88,8 +103,93 @@ def _erase_scheduled(session: Session, team_id: str, user_id: str) -> int:
     return result.rowcount or 0
 
 
+def _by_user(model: type[SQLModel], *, drop: tuple[str, ...] = ("id",), json_fields: tuple[str, ...] = ()) -> Section:
+    """A section for a table whose rows belong to one person through ``slack_user_id``."""
+
+    def export(session: Session, team_id: str, user_id: str) -> list[dict[str, Any]]:
+        rows = session.exec(select(model).where(_in_team(model, team_id), model.slack_user_id == user_id))  # type: ignore[attr-defined]
+        out = []
+        for row in rows:
+            data = _row(row, drop=drop)
+            for name in json_fields:
+                data[name] = json.loads(data[name] or "null")
+            out.append(data)
+        return out
+
+    def erase(session: Session, team_id: str, user_id: str) -> int:
+        result = session.execute(delete(model).where(_in_team(model, team_id), model.slack_user_id == user_id))  # type: ignore[attr-defined]
+        return result.rowcount or 0
+
+    return Section(model.__tablename__, export, erase)  # type: ignore[attr-defined]
+
+
+def _in_team(model: type[SQLModel], team_id: str):  # noqa: ANN202
+    """Rows of tables without a team column belong to a team through their parent row."""
+    if hasattr(model, "team_id"):
+        return model.team_id == team_id  # type: ignore[attr-defined]
+    if hasattr(model, "session_id"):
+        sessions = select(GroupSession.id).join(Group, Group.id == GroupSession.group_id).where(Group.team_id == team_id)
+        return model.session_id.in_(sessions)  # type: ignore[attr-defined]
+    return model.pair_id.in_(select(Pair.id).where(Pair.team_id == team_id))  # type: ignore[attr-defined]
+
+
+def _pair_condition(team_id: str, user_id: str):  # noqa: ANN202
+    return (Pair.team_id == team_id) & or_(Pair.mentee_id == user_id, Pair.mentor_id == user_id)
+
+
+def _export_pairs(session: Session, team_id: str, user_id: str) -> list[dict[str, Any]]:
+    rows = session.exec(select(Pair).where(_pair_condition(team_id, user_id)))
+    return [_row(p, drop=("id", "round_id", "dm_channel_id")) | {"reasons": json.loads(p.reasons or "[]")} for p in rows]
+
+
+def _erase_pairs(session: Session, team_id: str, user_id: str) -> int:
+    """A pair identifies both people, so the whole pair goes (and the other person's check-ins on it)."""
+    pair_ids = select(Pair.id).where(_pair_condition(team_id, user_id))
+    checkins = session.execute(delete(PairCheckin).where(PairCheckin.pair_id.in_(pair_ids)))  # type: ignore[attr-defined]
+    pairs = session.execute(delete(Pair).where(_pair_condition(team_id, user_id)))
+    return (checkins.rowcount or 0) + (pairs.rowcount or 0)
+
+
+def _scrub_round_previews(session: Session, team_id: str, user_id: str) -> int:
+    """Unpublished pairing previews hold user IDs inside their JSON: drop the entries about this person."""
+    changed = 0
+    for round_ in session.exec(select(PairingRound).where(PairingRound.team_id == team_id, PairingRound.preview.contains(user_id))):  # type: ignore[attr-defined]
+        preview = json.loads(round_.preview or "{}")
+        for key in ("pairs", "unmatched"):
+            preview[key] = [entry for entry in preview.get(key, []) if user_id not in json.dumps(entry)]
+        round_.preview = json.dumps(preview, sort_keys=True)
+        session.add(round_)
+        changed += 1
+    return changed
+
+
+def _export_led_groups(session: Session, team_id: str, user_id: str) -> list[dict[str, Any]]:
+    rows = session.exec(select(Group).where(Group.team_id == team_id, Group.lead_user_id == user_id))
+    return [{"group": g.name, "role": "lead"} for g in rows]
+
+
+def _erase_lead_roles(session: Session, team_id: str, user_id: str) -> int:
+    result = session.execute(
+        Group.__table__.update().where(Group.team_id == team_id, Group.lead_user_id == user_id).values(lead_user_id="")  # type: ignore[attr-defined]
+    )
+    return result.rowcount or 0
+
+
+def _export_nothing(session: Session, team_id: str, user_id: str) -> list[dict[str, Any]]:
+    return []
+
+
 # Order matters for erasure: rows that reference a member go before the member.
 SECTIONS: list[Section] = [
+    _by_user(SurveyResponse, json_fields=("answers", "flags")),
+    _by_user(Survey),
+    _by_user(SessionRsvp),
+    _by_user(SessionAttendance),
+    _by_user(GroupMember),
+    Section("groups_led", _export_led_groups, _erase_lead_roles),
+    Section("pairs", _export_pairs, _erase_pairs),
+    _by_user(PairCheckin),
+    Section("pairing_previews", _export_nothing, _scrub_round_previews),
     Section("scheduled_messages", _export_scheduled, _erase_scheduled),
     Section("audit_log", _export_audit, _erase_audit),
     Section("roles", _export_roles, _erase_roles),

@@ -53,10 +53,21 @@ def home_blocks(services: Services, session: Session, *, member: Member | None, 
         )
     elif status == "paused":
         blocks.append(ActionsBlock(block_id="home_paused", elements=[_button("Resume", "resume_now", style="primary")]))
+    from bot.flows import FLOWS  # the flows import this module
+
+    if member is not None and status != "left":
+        for flow in FLOWS:
+            section = getattr(flow, "home_section", None)
+            if section is not None:
+                blocks.extend(section(services, session, member=member))
     blocks.append(context_block("Confidential, not anonymous: only you see your answers. `/compass my-data` shows everything we hold."))
     if services.is_admin(team_id, user_id):
         blocks.append(divider())
         blocks.extend(admin_blocks(session, team_id=team_id))
+        for flow in FLOWS:
+            section = getattr(flow, "admin_home_section", None)
+            if section is not None:
+                blocks.extend(section(services, session, team_id=team_id, user_id=user_id))
     return check_blocks(blocks, surface="home")
 
 
