@@ -1,0 +1,455 @@
+"""Admin trend reports: pure aggregation of survey rows into suppressed tables, and CSV.
+
+Input is plain rows (the lead's queries produce them); output is a
+``TrendReport`` whose cells are already suppressed, so anything built from it
+(the Slack report, the chart, the CSV) publishes the same protected numbers.
+
+* One row per answer: a pseudonymous ``person_key``, the date, the instrument,
+  the value on its reporting scale, the person's segment (cohort, department,
+  career stage) and, where known, their baseline value.
+* A person counts once per metric and month: their latest answer that month.
+  Thresholds apply to distinct respondents, never to answers.
+* Every (metric, month) is one family of tables — by default overall, cohort,
+  department, career stage and department x career stage — suppressed together
+  by ``bot.privacy.plan_suppression``. A hidden cell hides its respondent count,
+  estimate and interval alike.
+* Estimates: means and mean change from baseline with a t interval on the
+  (paired) values; percentages with a Wilson score interval; all 95%.
+* A COMPASS group is never a dimension: only cohort, department and career stage
+  are accepted.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import math
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Iterable, Literal, Mapping, Sequence, TextIO
+
+from scipy import stats
+
+from bot.instruments import Catalogue, default_catalogue
+from bot.people import CareerStage
+from bot.privacy import SuppressionPlan, plan_suppression, validate_min_group
+
+DIMENSIONS = ("cohort", "department", "career_stage")
+NOT_RECORDED = "Not recorded"
+DEFAULT_TABLES: tuple[tuple[str, ...], ...] = (
+    (),
+    ("cohort",),
+    ("department",),
+    ("career_stage",),
+    ("department", "career_stage"),
+)
+CONFIDENCE = 0.95
+_Z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))
+OVERALL_LABEL = "All respondents"
+
+MetricKind = Literal["mean", "percent", "change"]
+
+
+@dataclass(frozen=True)
+class PulseRow:
+    person_key: str
+    answered_on: date
+    instrument: str
+    value: float  # on the instrument's reporting scale
+    segment: Mapping[str, str] = field(default_factory=dict)
+    baseline_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str
+    label: str
+    instrument: str
+    kind: MetricKind
+    flag: str | None = None  # for percentages: the instrument flag counted
+
+
+DEFAULT_METRICS: tuple[Metric, ...] = (
+    Metric("who5_mean", "Mean WHO-5 (0-100)", "who5", "mean"),
+    Metric("burnout_pct", "% burnout (3 or more)", "burnout", "percent", flag="burnout"),
+    Metric("phq2_pct", "% PHQ-2 of 3 or more", "phq2", "percent", flag="positive_screen"),
+    Metric("intent_to_leave_pct", "% intent to leave (moderate or more)", "intent_to_leave", "percent", flag="intends_to_leave"),
+    Metric("who5_change", "WHO-5 change from baseline", "who5", "change"),
+)
+
+
+@dataclass(frozen=True)
+class ReportCell:
+    metric: str
+    month: date  # first day of the month
+    table: tuple[str, ...]
+    key: tuple[str, ...]
+    suppressed: bool
+    respondents: int | None = None
+    estimate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    @property
+    def segment(self) -> dict[str, str]:
+        return dict(zip(self.table, self.key))
+
+
+@dataclass(frozen=True)
+class TrendReport:
+    min_group: int
+    metrics: tuple[Metric, ...]
+    tables: tuple[tuple[str, ...], ...]
+    months: tuple[date, ...]
+    cells: tuple[ReportCell, ...]
+
+    def metric(self, metric_id: str) -> Metric:
+        for metric in self.metrics:
+            if metric.id == metric_id:
+                return metric
+        raise KeyError(f"no metric {metric_id!r} in this report")
+
+    def cell(self, metric_id: str, month: date, table: Sequence[str] = (), key: Sequence[str] = ()) -> ReportCell | None:
+        wanted = (metric_id, month_of(month), tuple(table), tuple(key))
+        for cell in self.cells:
+            if (cell.metric, cell.month, cell.table, cell.key) == wanted:
+                return cell
+        return None
+
+    def series(self, metric_id: str, dimension: str | None = None) -> dict[str, list[tuple[date, float | None]]]:
+        """Estimates by month: one series overall, or one per value of ``dimension``.
+
+        Suppressed cells and months without respondents are None.
+        """
+        self.metric(metric_id)
+        table = () if dimension is None else (dimension,)
+        if table not in self.tables:
+            raise KeyError(f"the report has no table by {dimension!r}")
+        estimates: dict[str, dict[date, float | None]] = defaultdict(dict)
+        for cell in self.cells:
+            if cell.metric == metric_id and cell.table == table:
+                label = OVERALL_LABEL if dimension is None else cell.key[0]
+                estimates[label][cell.month] = cell.estimate
+        if dimension is None and not estimates:
+            estimates[OVERALL_LABEL] = {}
+        return {
+            label: [(month, by_month.get(month)) for month in self.months]
+            for label, by_month in sorted(estimates.items())
+        }
+
+
+def month_of(day: date) -> date:
+    return date(day.year, day.month, 1)
+
+
+def add_months(day: date, months: int) -> date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def career_stage_band(stage: str | None) -> str:
+    """Coarse career-stage bands for reporting: per-year stages would make every cell tiny."""
+    if not stage:
+        return NOT_RECORDED
+    try:
+        parsed = CareerStage.parse(stage)
+    except ValueError:
+        return NOT_RECORDED
+    if parsed.is_trainee:
+        return "Trainee"
+    if parsed.years <= 5:
+        return "Attending, 0-5 years"
+    if parsed.years <= 15:
+        return "Attending, 6-15 years"
+    return "Attending, 16+ years"
+
+
+def build_trend_report(
+    rows: Iterable[PulseRow],
+    *,
+    min_group: int,
+    metrics: Sequence[Metric] = DEFAULT_METRICS,
+    tables: Sequence[Sequence[str]] = DEFAULT_TABLES,
+    catalogue: Catalogue | None = None,
+) -> TrendReport:
+    """Aggregate rows into suppressed report cells for every metric, month and table."""
+    k = validate_min_group(min_group)
+    catalogue = catalogue or default_catalogue()
+    table_list = tuple(tuple(table) for table in tables)
+    for table in table_list:
+        if not set(table) <= set(DIMENSIONS):
+            raise ValueError(f"reports break down only by {', '.join(DIMENSIONS)}; got table {table!r}")
+    metric_list = tuple(metrics)
+    for metric in metric_list:
+        _check_metric(metric, catalogue)
+    row_list = list(rows)
+    for index, row in enumerate(row_list):
+        _check_row(index, row, catalogue)
+
+    plans: dict[tuple, SuppressionPlan] = {}
+    cells: list[ReportCell] = []
+    months: set[date] = set()
+    for metric in metric_list:
+        for month, respondents in sorted(_respondents_by_month(metric, row_list, catalogue).items()):
+            months.add(month)
+            fine_counts = Counter(segment for segment, _ in respondents)
+            plan_key = (tuple(sorted(fine_counts.items())), table_list, k)
+            if plan_key not in plans:
+                plans[plan_key] = plan_suppression(fine_counts, DIMENSIONS, table_list, k)
+            cells.extend(_cells(metric, month, respondents, plans[plan_key]))
+    return TrendReport(
+        min_group=k,
+        metrics=metric_list,
+        tables=table_list,
+        months=tuple(sorted(months)),
+        cells=tuple(cells),
+    )
+
+
+def _check_metric(metric: Metric, catalogue: Catalogue) -> None:
+    instrument = catalogue.instrument(metric.instrument)
+    if metric.kind not in ("mean", "percent", "change"):
+        raise ValueError(f"metric {metric.id}: unknown kind {metric.kind!r}")
+    if metric.kind == "percent":
+        if metric.flag is None:
+            raise ValueError(f"metric {metric.id}: a percentage needs the flag it counts")
+        instrument.flag(metric.flag)
+
+
+def _check_row(index: int, row: PulseRow, catalogue: Catalogue) -> None:
+    if not row.person_key:
+        raise ValueError(f"row {index}: person_key is empty")
+    instrument = catalogue.instrument(row.instrument)
+    checked = {"value": row.value}
+    if row.baseline_value is not None:
+        checked["baseline_value"] = row.baseline_value
+    for name, value in checked.items():
+        if not isinstance(value, (int, float)) or not instrument.minimum <= value <= instrument.maximum:
+            raise ValueError(
+                f"row {index}: {row.instrument} {name} {value!r} is outside {instrument.minimum}-{instrument.maximum}"
+            )
+    unknown = set(row.segment) - set(DIMENSIONS)
+    if unknown:
+        raise ValueError(f"row {index}: segment may only hold {', '.join(DIMENSIONS)}; got {', '.join(sorted(unknown))}")
+
+
+def _respondents_by_month(
+    metric: Metric, rows: list[PulseRow], catalogue: Catalogue
+) -> dict[date, list[tuple[tuple[str, ...], float]]]:
+    """Per month: (segment, measure) for each distinct respondent, from their latest answer."""
+    latest: dict[tuple[date, str], PulseRow] = {}
+    for row in rows:
+        if row.instrument != metric.instrument:
+            continue
+        if metric.kind == "change" and row.baseline_value is None:
+            continue
+        slot = (month_of(row.answered_on), row.person_key)
+        current = latest.get(slot)
+        if current is None or (row.answered_on, row.value) > (current.answered_on, current.value):
+            latest[slot] = row
+
+    instrument = catalogue.instrument(metric.instrument)
+    by_month: dict[date, list[tuple[tuple[str, ...], float]]] = defaultdict(list)
+    for (month, _), row in sorted(latest.items()):
+        segment = tuple(row.segment.get(name) or NOT_RECORDED for name in DIMENSIONS)
+        if metric.kind == "mean":
+            measure = float(row.value)
+        elif metric.kind == "percent":
+            measure = 1.0 if metric.flag in instrument.flags_for(row.value) else 0.0
+        else:
+            assert row.baseline_value is not None
+            measure = float(row.value) - float(row.baseline_value)
+        by_month[month].append((segment, measure))
+    return by_month
+
+
+def _cells(
+    metric: Metric,
+    month: date,
+    respondents: list[tuple[tuple[str, ...], float]],
+    plan: SuppressionPlan,
+) -> list[ReportCell]:
+    cells = []
+    for published in plan.cells:
+        if published.id in plan.hidden:
+            cells.append(ReportCell(metric.id, month, published.table, published.key, suppressed=True))
+            continue
+        positions = [DIMENSIONS.index(name) for name in published.table]
+        measures = [
+            measure
+            for segment, measure in respondents
+            if tuple(segment[p] for p in positions) == published.key
+        ]
+        estimate, low, high = _estimate(metric.kind, measures)
+        cells.append(
+            ReportCell(metric.id, month, published.table, published.key, False, len(measures), estimate, low, high)
+        )
+    return cells
+
+
+def _estimate(kind: MetricKind, measures: list[float]) -> tuple[float, float, float]:
+    if kind == "percent":
+        low, high = wilson_interval(int(sum(measures)), len(measures))
+        return 100 * sum(measures) / len(measures), 100 * low, 100 * high
+    return mean_interval(measures)
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean with its 95% t interval (at least two values)."""
+    n = len(values)
+    if n < 2:
+        raise ValueError("a confidence interval needs at least two values")
+    mean = statistics.fmean(values)
+    half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
+    return mean, mean - half_width, mean + half_width
+
+
+def wilson_interval(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval for a proportion."""
+    if n <= 0 or not 0 <= successes <= n:
+        raise ValueError(f"need 0 <= successes <= n and n > 0, got {successes}/{n}")
+    p = successes / n
+    z2 = _Z * _Z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half_width = _Z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+# ---------------------------------------------------------------- CSV
+
+CSV_COLUMNS = (
+    "metric", "metric_label", "month", "breakdown", *DIMENSIONS,
+    "respondents", "estimate", "ci_low", "ci_high", "suppressed",
+)
+ALL_VALUES = "(all)"
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv(report: TrendReport, out: TextIO) -> None:
+    """The report's cells as CSV; suppressed cells carry no numbers at all."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    labels = {metric.id: metric.label for metric in report.metrics}
+    for cell in report.cells:
+        segment = cell.segment
+        writer.writerow(
+            [
+                cell.metric,
+                _text_cell(labels[cell.metric]),
+                cell.month.strftime("%Y-%m"),
+                " x ".join(cell.table) or "overall",
+                *(_text_cell(segment.get(name, ALL_VALUES)) for name in DIMENSIONS),
+                "" if cell.respondents is None else cell.respondents,
+                _number_cell(cell.estimate),
+                _number_cell(cell.ci_low),
+                _number_cell(cell.ci_high),
+                "yes" if cell.suppressed else "",
+            ]
+        )
+
+
+def report_csv(report: TrendReport) -> str:
+    buffer = io.StringIO()
+    write_csv(report, buffer)
+    return buffer.getvalue()
+
+
+def _text_cell(value: str) -> str:
+    # Department names come from a roster; keep spreadsheets from running them as formulas.
+    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
+
+
+def _number_cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+# ---------------------------------------------------------------- program summary
+
+
+@dataclass(frozen=True)
+class Membership:
+    person_key: str
+    enrolled_on: date
+    left_on: date | None = None
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    group_key: str
+    held_on: date
+    attended: int
+    expected: int  # members of the group at the time
+
+
+@dataclass(frozen=True)
+class Proportion:
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson_interval(self.numerator, self.denominator) if self.denominator else None
+
+
+@dataclass(frozen=True)
+class ProgramSummary:
+    as_of: date
+    invited: int
+    enrolled: int
+    active: int
+    groups: int
+    sessions_held: int
+    attendance: Proportion  # attendances / expected attendances
+    retention_6_months: Proportion  # of those enrolled 6+ months ago, still active 6 months in
+    retention_12_months: Proportion
+    participation: Proportion  # enrolled / invited roster
+
+
+def summarise_program(
+    memberships: Iterable[Membership],
+    sessions: Iterable[SessionRecord],
+    *,
+    invited: int,
+    as_of: date,
+    group_keys: Iterable[str] = (),
+) -> ProgramSummary:
+    """Program-level counts; no survey answers, so no cell suppression applies."""
+    people = [m for m in memberships if m.enrolled_on <= as_of]
+    keys = [m.person_key for m in people]
+    if len(set(keys)) != len(keys):
+        raise ValueError("each person may have only one membership")
+    if invited < len(people):
+        raise ValueError(f"invited roster ({invited}) is smaller than the number enrolled ({len(people)})")
+    held = [s for s in sessions if s.held_on <= as_of]
+    for session in held:
+        if not 0 <= session.attended <= session.expected:
+            raise ValueError(f"session of {session.group_key} on {session.held_on}: attended must be 0..expected")
+
+    def active_on(member: Membership, day: date) -> bool:
+        return member.left_on is None or member.left_on > day
+
+    def retention(months: int) -> Proportion:
+        eligible = [m for m in people if add_months(m.enrolled_on, months) <= as_of]
+        kept = [m for m in eligible if active_on(m, add_months(m.enrolled_on, months))]
+        return Proportion(len(kept), len(eligible))
+
+    return ProgramSummary(
+        as_of=as_of,
+        invited=invited,
+        enrolled=len(people),
+        active=sum(active_on(m, as_of) for m in people),
+        groups=len(set(group_keys) | {s.group_key for s in held}),
+        sessions_held=len(held),
+        attendance=Proportion(sum(s.attended for s in held), sum(s.expected for s in held)),
+        retention_6_months=retention(6),
+        retention_12_months=retention(12),
+        participation=Proportion(len(people), invited),
+    )
