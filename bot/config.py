@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     compass_topics_file: str | None = None
     compass_min_group: int = 5
     compass_holiday_country: str = "US"
+    compass_holiday_subdivision: str | None = None
+    compass_emergency_number: str = "911"
     compass_crisis_resources: str = (
         "Call or text *988* (Suicide & Crisis Lifeline), any time.;"
         "Physician Support Line *1-888-409-0141* (free, confidential, volunteer psychiatrists)."
@@ -102,6 +104,15 @@ class Settings(BaseSettings):
         if value < 3:
             raise ValueError("the anonymity threshold can never be below 3")
         return value
+
+    @field_validator("compass_holiday_country")
+    @classmethod
+    def _holiday_country(cls, value: str) -> str:
+        import holidays
+
+        if value.upper() not in holidays.list_supported_countries():
+            raise ValueError(f"expected an ISO country code with a holiday calendar, such as US or CA, got {value!r}")
+        return value.upper()
 
     @cached_property
     def admin_ids(self) -> frozenset[str]:

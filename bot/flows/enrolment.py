@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from slack_bolt import App
@@ -124,6 +124,8 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
                 member.display_name = _slack_name(client, user_id)
             audit.record(session, team_id=team_id, actor_id=user_id, action="joined" if newly_enrolled else "profile_updated",
                          subject_id=user_id)
+            if newly_enrolled:
+                queue_surveys_after_enrolment(session, member=member)
     except SQLAlchemyError:
         log.exception("join form: could not save the profile of %s", user_id)
         ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
@@ -228,6 +230,19 @@ def deliver_resume(services: Services, client: WebClient, action, payload: dict)
 
 
 INVITATION_KIND = "invitation"
+BASELINE_SURVEY_KIND = "survey_baseline"
+FOLLOWUP_SURVEY_KIND = "survey_followup"
+FOLLOWUP_WAVES = (("6m", timedelta(days=182)), ("12m", timedelta(days=365)))
+
+
+def queue_surveys_after_enrolment(session: Session, *, member) -> None:  # noqa: ANN001
+    """The trial's time points: a baseline now, follow-ups at 6 and 12 months (delivered by the pulse flow)."""
+    key = f"survey:{member.team_id}:{member.slack_user_id}"
+    schedule.schedule(session, key=f"{key}:baseline", kind=BASELINE_SURVEY_KIND, due_at=member.consented_at,
+                      team_id=member.team_id, subject_user_id=member.slack_user_id, payload={"wave": "baseline"})
+    for wave, after in FOLLOWUP_WAVES:
+        schedule.schedule(session, key=f"{key}:{wave}", kind=FOLLOWUP_SURVEY_KIND, due_at=member.consented_at + after,
+                          team_id=member.team_id, subject_user_id=member.slack_user_id, payload={"wave": wave})
 
 
 def queue_invitation(session: Session, *, member) -> bool:  # noqa: ANN001
