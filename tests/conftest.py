@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
 
 import freezegun
 import pytest
-import uvicorn
 
 from tests.support import database
 
@@ -26,7 +23,7 @@ def database_url(request, tmp_path) -> str:  # noqa: ANN001
         return f"sqlite:///{tmp_path / 'compass.db'}"
     engine = database.postgres_engine()
     database.empty_postgres(engine)
-    return database.normalise(database.POSTGRES_URL)
+    return database.postgres_url()
 
 
 @pytest.fixture
@@ -82,27 +79,14 @@ def services(settings, engine):  # noqa: ANN001
 class RunningBot:
     services: object
     url: str
-    server: uvicorn.Server
 
 
 @pytest.fixture
 def bot(services):  # noqa: ANN001
-    from bot.app import build_app
-    from bot.web import create_web_app
+    from tests.support.server import running_bot
 
-    web_app = create_web_app(build_app(services), services)
-    server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the bot's HTTP server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield RunningBot(services=services, url=f"http://127.0.0.1:{port}", server=server)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running_bot(services) as url:
+        yield RunningBot(services=services, url=url)
 
 
 @pytest.fixture

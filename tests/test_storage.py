@@ -17,8 +17,13 @@ from storage.migrate import head_revision, is_up_to_date
 
 def test_migrations_build_exactly_the_models(engine):
     assert is_up_to_date(engine)
+    def ours(name, type_, parent_names):  # noqa: ANN001, ANN202
+        # slack-sdk's OAuth installation and state stores create their own slack_* tables.
+        return not (type_ == "table" and name.startswith("slack_"))
+
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), SQLModel.metadata)
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": ours})
+        diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
     assert head_revision()
 

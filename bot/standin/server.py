@@ -8,6 +8,7 @@ files.getUploadURLExternal hands out. Every request is recorded as a
 
 from __future__ import annotations
 
+import base64
 import copy
 import email.policy
 import json
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.standin.api import METHODS
+from bot.standin.api.oauth import TOKENLESS_METHODS
 from bot.standin.api.files import receive_upload
 from bot.standin.args import Args, SlackError, decode_json_arguments
 from bot.standin.faults import ANY_METHOD, Fault, FaultPlan
@@ -398,6 +400,18 @@ class SlackStandIn:
             )
         )
 
+    def register_oauth_app(self, client_id: str, client_secret: str) -> None:
+        """Accept oauth.v2.access from this app (multi-workspace installs)."""
+        with self._ws.lock:
+            self._ws.oauth_clients[client_id] = client_secret
+
+    def new_oauth_code(self, *, installer: str) -> str:
+        """The one-time code Slack would append to the redirect URL after a person approves the install."""
+        with self._ws.lock:
+            code = f"code-{self._ws.new_id('')}"
+            self._ws.oauth_codes[code] = installer
+            return code
+
     def reset(self) -> None:
         """Forget calls, messages, views, files, faults and rate-limit counts; keep seeded users and channels."""
         with self._ws.lock:
@@ -428,6 +442,10 @@ class SlackStandIn:
         token = arguments.pop("token", None)
         if authorization and authorization.lower().startswith("bearer "):
             token = authorization[len("bearer ") :].strip()
+        elif authorization and authorization.lower().startswith("basic ") and method in TOKENLESS_METHODS:
+            client_id, _, client_secret = base64.b64decode(authorization[6:].strip()).decode("utf-8", "replace").partition(":")
+            arguments.setdefault("client_id", client_id)
+            arguments.setdefault("client_secret", client_secret)
         call = self._record(method, decode_json_arguments(arguments), token)
         fault = self._faults.take(method)
         if fault is not None and fault.replaces_answer:
@@ -445,10 +463,16 @@ class SlackStandIn:
         with ws.lock:
             ws.deliver_due_scheduled()
             handler = METHODS.get(call.method)
-            if handler is None:
+            tokenless = TOKENLESS_METHODS.get(call.method)
+            if handler is None and tokenless is None:
                 return _json_answer(200, {"ok": False, "error": "unknown_method"})
             if parse_error is not None:
                 return _json_answer(200, parse_error.body())
+            if tokenless is not None:
+                try:
+                    return _json_answer(200, {"ok": True, **tokenless(ws, Args(call.args))})
+                except SlackError as exc:
+                    return _json_answer(200, exc.body())
             if not call.token:
                 return _json_answer(200, {"ok": False, "error": "not_authed"})
             if call.token != ws.bot_token:

@@ -140,6 +140,8 @@ class Workspace:
         self.upload_base_url = ""  # set by the server once it knows its port
         self.trigger_ttl = TRIGGER_TTL_SECONDS
         self._ids = itertools.count(1)
+        self.oauth_clients: dict[str, str] = {}  # client_id -> client_secret
+        self.oauth_codes: dict[str, str] = {}  # one-time code -> installing user
         self.users: dict[str, dict[str, Any]] = {}
         self._user_seeds: dict[str, dict[str, Any]] = {}
         self._channel_seeds: list[Conversation] = []
