@@ -218,3 +218,13 @@ def test_a_database_that_went_away_gets_a_kind_message(slack, bot, responses, tm
     bot.services.engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'gone.db'}")
     slack.command(ANA, "pause")
     assert "couldn't reach my database" in last_response(responses, slack)["text"]
+
+
+def test_slack_rate_limits_and_server_errors_are_retried(slack, standin):
+    standin.inject("views.open", status=429, retry_after=1)
+    slack.command(ANA, "join")
+    opened = eventually(lambda: [c for c in standin.calls_to("views.open") if c.ok], timeout=10)
+    assert len(standin.calls_to("views.open")) == 2 and len(opened) == 1
+    standin.inject("views.open", status=503, times=2)
+    slack.command(ANA, "join")
+    eventually(lambda: len([c for c in standin.calls_to("views.open") if c.ok]) == 2, timeout=15)

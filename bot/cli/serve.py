@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from bot.services import Services
 
 log = logging.getLogger(__name__)
+_HELD_LOCKS: list = []
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,10 +45,12 @@ def _start_clock(services: "Services", *, blocking: bool):  # noqa: ANN202
 
     lock_path = sqlite_lock_path(services.settings.database_url)
     if lock_path is not None:
+        lock = SingleClockLock(lock_path)
         try:
-            SingleClockLock(lock_path).acquire()
+            lock.acquire()
         except ClockAlreadyRunning as exc:
             raise ConfigError(str(exc)) from None
+        _HELD_LOCKS.append(lock)  # held for the life of the process
     return start_heartbeat(Clock(services), blocking=blocking)
 
 
