@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.curriculum import Catalogue, load_catalogue
-from bot.slack_client import make_client
+from bot.rate_limits import SlackRateLimiter
+from bot.slack_client import configure_rate_limits, make_client, rate_limiter
 from storage.db import make_engine
 from storage.models import Role
 
@@ -64,6 +65,8 @@ class Services:
 
     def __post_init__(self) -> None:
         self.clients = SlackClients(self.settings, self.engine)
+        if rate_limiter().posts_per_minute != self.settings.compass_posts_per_minute:
+            configure_rate_limits(SlackRateLimiter(posts_per_minute=self.settings.compass_posts_per_minute))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":

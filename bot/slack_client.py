@@ -19,7 +19,21 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from bot.rate_limits import SlackRateLimiter
+
 log = logging.getLogger(__name__)
+
+# One budget per process, shared by every thread that calls Slack (see bot.rate_limits).
+_rate_limiter = SlackRateLimiter()
+
+
+def configure_rate_limits(limiter: SlackRateLimiter) -> None:
+    global _rate_limiter
+    _rate_limiter = limiter
+
+
+def rate_limiter() -> SlackRateLimiter:
+    return _rate_limiter
 
 RETRYABLE_ERRORS = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 
@@ -65,6 +79,7 @@ class SlackOutcome:
 def call(client: WebClient, method: str, **kwargs: Any) -> SlackOutcome:
     """Call a Web API method by name (``chat.postMessage``, or ``files.upload_v2`` for the
     slack-sdk helper); never raises for Slack or network failures, always logs them."""
+    _rate_limiter.acquire(_limited_method(method), workspace=client.token or "", channel=kwargs.get("channel"))
     try:
         response = getattr(client, method.replace(".", "_"))(**kwargs)
         return SlackOutcome(ok=True, data=dict(response.data) if isinstance(response.data, dict) else {})
@@ -75,6 +90,11 @@ def call(client: WebClient, method: str, **kwargs: Any) -> SlackOutcome:
     except (SlackClientError, OSError) as exc:
         log.warning("slack %s failed: connection error: %s", method, exc)
         return SlackOutcome(ok=False, error=f"connection_error: {exc}")
+
+
+def _limited_method(method: str) -> str:
+    """The Web API method behind a slack-sdk helper (files_upload_v2 spends the files.* budgets)."""
+    return "files.getUploadURLExternal" if method == "files.upload_v2" else method
 
 
 def _error_name(exc: SlackApiError) -> str:

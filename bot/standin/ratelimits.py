@@ -16,59 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-TIER_CALLS_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
-
-# Tiers from the method reference; "special" methods other than chat.postMessage
-# (auth.test, chat.getPermalink) are allowed Tier 4 here.
-METHOD_TIERS = {
-    "auth.test": 4,
-    "team.info": 3,
-    "users.info": 4,
-    "users.list": 2,
-    "users.lookupByEmail": 3,
-    "conversations.create": 2,
-    "conversations.invite": 3,
-    "conversations.open": 3,
-    "conversations.info": 3,
-    "conversations.members": 4,
-    "conversations.history": 3,
-    "conversations.replies": 3,
-    "conversations.archive": 2,
-    "conversations.setTopic": 2,
-    "chat.postEphemeral": 4,
-    "chat.update": 3,
-    "chat.delete": 3,
-    "chat.scheduleMessage": 3,
-    "chat.deleteScheduledMessage": 3,
-    "chat.scheduledMessages.list": 3,
-    "chat.getPermalink": 4,
-    "views.open": 4,
-    "views.push": 4,
-    "views.update": 4,
-    "views.publish": 4,
-    "files.getUploadURLExternal": 4,
-    "files.completeUploadExternal": 4,
-    "files.info": 4,
-}
-POST_MESSAGE = "chat.postMessage"
-
-
-@dataclass
-class _Bucket:
-    capacity: float
-    per_second: float
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float | None:
-        """Spend one token; None if granted, else the seconds until one is available."""
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.per_second)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return None
-        return (1 - self.tokens) / self.per_second
-
+# Slack's published tiers; the bot's own limiter reads the same table.
+from bot.rate_limits import METHOD_TIERS, POST_MESSAGE, TIER_CALLS_PER_MINUTE, TokenBucket
 
 @dataclass
 class RateLimits:
@@ -85,7 +34,7 @@ class RateLimits:
     def __post_init__(self) -> None:
         if self.scale <= 0:
             raise ValueError("scale must be positive")
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 
     @property
@@ -134,8 +83,8 @@ class RateLimits:
                     bucket.tokens += 1
         return waits
 
-    def _bucket(self, key: tuple[str, str], capacity: float, per_second: float, now: float) -> _Bucket:
+    def _bucket(self, key: tuple[str, str], capacity: float, per_second: float, now: float) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(capacity, per_second, capacity, now)
+            bucket = self._buckets[key] = TokenBucket(capacity, per_second, capacity, now)
         return bucket
