@@ -1,0 +1,385 @@
+"""Benchmark: one optimal near-peer round for 10,000 people with 2,000 past pairs.
+
+Run: ``.venv/bin/python bench/bench_matching.py [--people N] [--history N] [--seed N]``
+
+It generates a roster (PGY-1..7 and attendings, 13 specialties, 5 sites in 3 time
+zones, availability windows, supervisors, mentor capacities) and past pairs with a
+fixed seed, times :func:`bot.matching.match` (best of a few runs), and checks the
+result independently of the matcher's graph:
+
+* every allowed pair is listed directly with NumPy from the rules, and the most
+  mentees that can be matched is an independent SciPy max-flow over those pairs;
+* the score is certified optimal: the solver's node potentials must give every
+  allowed pair (scored independently) a non-negative reduced cost, which is the
+  linear-programming proof that no better pairing with as many mentees exists.
+
+The random-shuffle pairer of bench/random_pairer.py runs on the same data, and both
+are printed side by side with the rules each breaks. Exit status 1 if a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import maximum_flow
+
+from bot.availability import parse_windows, utc_hours_of_week
+from bot.matching import (
+    MatchingRules,
+    PastPair,
+    assign,
+    build_graph,
+    check_pairs,
+    match,
+    prepare_round,
+    solve,
+)
+from bot.people import CareerStage, Person
+from random_pairer import random_pairs
+
+WEEK = date(2025, 3, 3)
+CURRENT_ROUND = 5
+TARGET_SECONDS = 2.0
+
+SPECIALTIES = {
+    "Internal Medicine": 25, "Pediatrics": 10, "General Surgery": 8, "Emergency Medicine": 8,
+    "Family Medicine": 8, "Anesthesiology": 7, "Psychiatry": 6, "Radiology": 6,
+    "Obstetrics and Gynecology": 6, "Neurology": 5, "Pathology": 4, "Orthopaedic Surgery": 4, "Dermatology": 3,
+}  # fmt: skip
+SITES = {  # site: (time zone, weight)
+    "Main Campus": ("America/Chicago", 40), "North Hospital": ("America/Chicago", 20),
+    "Lakeside Clinic": ("America/Chicago", 10), "Phoenix Campus": ("America/Phoenix", 15),
+    "Jacksonville Campus": ("America/New_York", 15),
+}  # fmt: skip
+WINDOWS = [
+    "Mon 18:00-20:00", "Tue 12:00-13:00", "Tue 19:00-21:00", "Wed 07:00-08:00", "Wed 20:00-22:00",
+    "Thu 18:00-20:00", "Fri 12:00-13:00", "Sat 09:00-11:00", "Sun 16:00-18:00", "Mon 12:00-13:00",
+]  # fmt: skip
+# Residents per PGY year out of 10,000 people: fewer in the later years of the longer programmes.
+PGY_COUNTS = {1: 1500, 2: 1400, 3: 1300, 4: 700, 5: 500, 6: 250, 7: 150}
+
+
+def role_weights(stage: CareerStage) -> tuple[int, int, int]:
+    """(mentee, both, mentor) weights: juniors mostly look for mentors, seniors mostly offer."""
+    if stage.is_trainee:
+        return (85, 15, 0) if stage.years == 1 else (30, 40, 30) if stage.years <= 3 else (10, 30, 60)
+    return (55, 35, 10) if stage.years <= 4 else (15, 35, 50) if stage.years <= 12 else (0, 10, 90)
+
+
+def generate_people(count: int, rng: random.Random) -> list[Person]:
+    """Everyone opted in: about 58% residents (PGY-1..7), the rest attendings, mostly early-career."""
+    stages = [CareerStage("PGY", y) for y, n in PGY_COUNTS.items() for _ in range(round(n * count / 10_000))][:count]
+    while len(stages) < count:
+        stages.append(CareerStage("ATTENDING", min(int(rng.expovariate(1 / 9)), 40)))
+    rows = []
+    for n, stage in enumerate(stages):
+        site = rng.choices(list(SITES), [w for _, w in SITES.values()])[0]
+        rows.append(
+            dict(
+                user_id=f"U{n:07d}",
+                display_name=f"Physician {n}",
+                career_stage=stage,
+                specialty=rng.choices(list(SPECIALTIES), list(SPECIALTIES.values()))[0],
+                site=site,
+                timezone=SITES[site][0],
+                near_peer_role=rng.choices(["mentee", "both", "mentor"], role_weights(stage))[0],
+                mentor_capacity=rng.choices([1, 2, 3, 4, 5], [55, 30, 10, 3, 2])[0],
+                availability=parse_windows(";".join(rng.sample(WINDOWS, rng.choice([0, 1, 1, 2, 2, 3])))),
+            )
+        )
+    by_group: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_group.setdefault((row["career_stage"], row["specialty"]), []).append(row)
+    attending_years = sorted({r["career_stage"].years for r in rows if not r["career_stage"].is_trainee})
+    for row in rows:
+        stage, specialty = row["career_stage"], row["specialty"]
+        supervisors = set()
+        if stage.is_trainee:
+            # faculty of the programme, and for juniors now and then a senior resident
+            for _ in range(rng.choice([1, 2])):
+                years = rng.choice(attending_years)
+                faculty = by_group.get((CareerStage("ATTENDING", years), specialty))
+                if faculty:
+                    supervisors.add(rng.choice(faculty)["user_id"])
+            if stage.years <= 2 and rng.random() < 0.3:
+                seniors = by_group.get((CareerStage("PGY", stage.years + rng.choice([1, 2])), specialty))
+                if seniors:
+                    supervisors.add(rng.choice(seniors)["user_id"])
+        elif rng.random() < 0.5:
+            chiefs = by_group.get((CareerStage("ATTENDING", stage.years + rng.randint(2, 15)), specialty))
+            if chiefs:
+                supervisors.add(rng.choice(chiefs)["user_id"])
+        supervisors.discard(row["user_id"])
+        row["supervisor_ids"] = frozenset(supervisors)
+    return [Person(**row) for row in rows]
+
+
+def generate_history(people: list[Person], count: int, rules: MatchingRules, rng: random.Random) -> list[PastPair]:
+    """Past pairs from rounds 1-4 that would still fit today, mostly within a specialty (as matching prefers)."""
+    mentors_at: dict[tuple, list[Person]] = {}
+    for person in people:
+        if person.near_peer_role in ("mentor", "both"):
+            mentors_at.setdefault((person.career_stage,), []).append(person)
+            mentors_at.setdefault((person.career_stage, person.specialty), []).append(person)
+    mentees = [p for p in people if p.near_peer_role in ("mentee", "both")]
+    pairs: set[tuple[str, str]] = set()
+    mentored: set[tuple[str, int]] = set()
+    history = []
+    while len(history) < count:
+        mentee = rng.choice(mentees)
+        past_round = rng.randint(1, CURRENT_ROUND - 1)
+        stages = rules.mentor_stages(mentee.career_stage, mentee.specialty)
+        if not stages or (mentee.user_id, past_round) in mentored:
+            continue
+        stage = rng.choice(stages)
+        key = (stage, mentee.specialty) if rng.random() < 0.7 else (stage,)
+        options = mentors_at.get(key) or mentors_at.get((stage,))
+        if not options:
+            continue
+        mentor = rng.choice(options)
+        if (mentee.user_id, mentor.user_id) in pairs:
+            continue
+        pairs.add((mentee.user_id, mentor.user_id))
+        mentored.add((mentee.user_id, past_round))
+        history.append(PastPair(mentee.user_id, mentor.user_id, past_round))
+    return history
+
+
+# ----------------------------------------------------------- independent checks
+
+
+class AllowedPairs:
+    """Every allowed (mentee, mentor) pair, listed straight from the rules with NumPy."""
+
+    def __init__(self, people: list[Person], history: list[PastPair], rules: MatchingRules) -> None:
+        assert rules.final_year_attending_gap is None, "the independent lister covers same-track pairs only"
+        self.mentees = [p for p in people if p.near_peer_role in ("mentee", "both")]
+        self.mentors = [p for p in people if p.near_peer_role in ("mentor", "both") and min(p.mentor_capacity, 5) > 0]
+        self.capacity = np.array([min(p.mentor_capacity, 5) for p in self.mentors], dtype=np.int32)
+
+        def code(p: Person) -> int:
+            return p.career_stage.years + (0 if p.career_stage.is_trainee else 1000)
+
+        mentee_code = np.array([code(p) for p in self.mentees])
+        mentor_code = np.array([code(p) for p in self.mentors])
+        order = np.argsort(mentor_code, kind="stable")
+        sorted_code = mentor_code[order]
+        trainee = mentee_code < 1000
+        low = mentee_code + np.where(trainee, rules.pgy_gap[0], rules.attending_gap[0])
+        high = mentee_code + np.where(trainee, rules.pgy_gap[1], rules.attending_gap[1])
+        high = np.where(trainee, np.minimum(high, 999), high)  # a trainee's mentor is a trainee
+        start = np.searchsorted(sorted_code, low, "left")
+        stop = np.searchsorted(sorted_code, high, "right")
+        counts = np.maximum(stop - start, 0)
+        rows = np.repeat(np.arange(len(self.mentees)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        cols = order[np.repeat(start, counts) + offsets]
+
+        mentee_index = {p.user_id: i for i, p in enumerate(self.mentees)}
+        mentor_index = {p.user_id: j for j, p in enumerate(self.mentors)}
+        forbidden = set()
+        for i, p in enumerate(self.mentees):
+            forbidden |= {(i, mentor_index[s]) for s in p.supervisor_ids if s in mentor_index}
+            if p.user_id in mentor_index:
+                forbidden.add((i, mentor_index[p.user_id]))
+        for j, p in enumerate(self.mentors):
+            forbidden |= {(mentee_index[s], j) for s in p.supervisor_ids if s in mentee_index}
+        for past in history:
+            for a, b in ((past.mentee_id, past.mentor_id), (past.mentor_id, past.mentee_id)):
+                if a in mentee_index and b in mentor_index:
+                    forbidden.add((mentee_index[a], mentor_index[b]))
+        width = len(self.mentors)
+        keys = rows.astype(np.int64) * width + cols
+        blocked = np.array([i * width + j for i, j in forbidden], dtype=np.int64)
+        keep = ~np.isin(keys, blocked)
+        self.rows, self.cols = rows[keep], cols[keep]
+        self.mentee_index, self.mentor_index = mentee_index, mentor_index
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def scores(self) -> np.ndarray:
+        """3 same specialty + 2 same site + 1 shared hour, per allowed pair."""
+
+        def ids(values: list[str]) -> np.ndarray:
+            table: dict[str, int] = {}
+            return np.array([table.setdefault(v.casefold(), len(table)) for v in values])
+
+        specialty = ids([p.specialty for p in self.mentees + self.mentors])
+        site = ids([p.site for p in self.mentees + self.mentors])
+        hours = np.zeros((len(self.mentees) + len(self.mentors), 3), dtype=np.uint64)
+        for n, p in enumerate(self.mentees + self.mentors):
+            for hour in utc_hours_of_week(p.availability, p.timezone, WEEK):
+                hours[n, hour // 64] |= np.uint64(1) << np.uint64(hour % 64)
+        e, r = self.rows, self.cols + len(self.mentees)
+        shared = ((hours[e] & hours[r]) != 0).any(axis=1)
+        same_specialty = (specialty[e] == specialty[r]) & np.array([bool(p.specialty) for p in self.mentees])[self.rows]
+        same_site = (site[e] == site[r]) & np.array([bool(p.site) for p in self.mentees])[self.rows]
+        return 3 * same_specialty + 2 * same_site + shared.astype(np.int64)
+
+    def max_matched(self) -> int:
+        """Most mentees that can be matched: max-flow source -> mentee -> mentor -> sink."""
+        ne, nr = len(self.mentees), len(self.mentors)
+        source, sink = ne + nr, ne + nr + 1
+        tails = np.concatenate([np.full(ne, source), self.rows, ne + np.arange(nr)])
+        heads = np.concatenate([np.arange(ne), ne + self.cols, np.full(nr, sink)])
+        capacity = np.concatenate([np.ones(ne + len(self.rows), dtype=np.int32), self.capacity])
+        graph = csr_matrix((capacity, (tails, heads)), shape=(sink + 1, sink + 1))
+        return int(maximum_flow(graph, source, sink).flow_value)
+
+
+@dataclass
+class Certificate:
+    checked: int  # allowed pairs whose reduced cost was checked
+    violations: int  # residual edges with the wrong sign: 0 proves the score optimal
+    nodes: int  # size of the matcher's hub network
+    edges: int
+    phases: int
+
+
+def certify_score(people, history, rules, allowed: AllowedPairs, pairs) -> Certificate:
+    """Check the solver's node potentials as a dual solution for the plain bipartite network.
+
+    In the network source -> mentee -> mentor -> sink with cost ``best - score``, a
+    flow is cheapest for its size exactly when some potentials give every residual
+    edge a non-negative reduced cost: unmatched allowed pairs >= 0, matched pairs <= 0,
+    and likewise the source and sink edges.
+    """
+    round_ = prepare_round(people, history=history, current_round=CURRENT_ROUND, rules=rules, week_of=WEEK)
+    network = build_graph(round_, rules.weights)
+    solution = solve(network)
+    size = dict(nodes=network.node_count, edges=len(network.tails), phases=solution.phases)
+    assignment = assign(network, solution.flows)
+    solved = {(round_.mentees[i].user_id, round_.mentors[j].user_id) for i, j in assignment.items()}
+    if solved != set(pairs):  # the potentials would belong to another pairing
+        return Certificate(len(allowed), len(solved ^ set(pairs)), **size)
+    potential = solution.potentials
+    source_potential, sink_potential = potential[network.source], potential[network.sink]
+    node_of_mentee = {round_.mentees[i].user_id: node for node, i in network.mentee_of_node.items()}
+    node_of_mentor = {round_.mentors[j].user_id: node for node, j in network.mentor_of_node.items()}
+    # a mentee with no node in the graph has no allowed mentor; it sits at the source's potential
+    mentee_p = np.array([potential[node_of_mentee.get(p.user_id, network.source)] for p in allowed.mentees])
+    mentor_p = np.array([potential[node_of_mentor[p.user_id]] for p in allowed.mentors])
+
+    matched = np.zeros(len(allowed), dtype=bool)
+    pair_keys = {(allowed.mentee_index[a], allowed.mentor_index[b]) for a, b in pairs}
+    position = {
+        pair: n for n, pair in enumerate(zip(allowed.rows.tolist(), allowed.cols.tolist())) if pair in pair_keys
+    }
+    if len(position) != len(pair_keys):  # a pair outside the allowed list
+        return Certificate(len(allowed), len(pair_keys) - len(position), **size)
+    matched[list(position.values())] = True
+    cost = rules.weights.best - allowed.scores()
+    reduced = cost + mentee_p[allowed.rows] - mentor_p[allowed.cols]
+    bad = int(np.count_nonzero((~matched & (reduced < 0)) | (matched & (reduced > 0))))
+
+    has_mentor = np.zeros(len(allowed.mentees), dtype=bool)
+    has_mentor[[allowed.mentee_index[a] for a, _ in pairs]] = True
+    load = np.bincount([allowed.mentor_index[b] for _, b in pairs], minlength=len(allowed.mentors))
+    bad += int(np.count_nonzero(~has_mentor & (source_potential - mentee_p < 0)))
+    bad += int(np.count_nonzero(has_mentor & (mentee_p - source_potential < 0)))
+    bad += int(np.count_nonzero((load < allowed.capacity) & (mentor_p - sink_potential < 0)))
+    bad += int(np.count_nonzero((load > 0) & (sink_potential - mentor_p < 0)))
+    return Certificate(len(allowed), bad, **size)
+
+
+# ----------------------------------------------------------------------- report
+
+
+def audit(pairs, people, history, rules) -> tuple[int, Counter, int]:
+    """(pairs breaking a rule, rules broken, repeats of a past pair)."""
+    violations = check_pairs(pairs, people, history=history, current_round=CURRENT_ROUND, rules=rules)
+    past = {frozenset((p.mentee_id, p.mentor_id)) for p in history}
+    repeats = sum(1 for a, b in pairs if frozenset((a, b)) in past)
+    return len({(v.mentee, v.mentor) for v in violations}), Counter(v.rule for v in violations), repeats
+
+
+def best_time(run, repeats: int):
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - started)
+    return best, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--history", type=int, default=2_000)
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    rng = random.Random(args.seed)
+    rules = MatchingRules()
+    people = generate_people(args.people, rng)
+    history = generate_history(people, args.history, rules, rng)
+
+    ours_time, result = best_time(
+        lambda: match(people, history=history, current_round=CURRENT_ROUND, rules=rules, week_of=WEEK), args.runs
+    )
+    ours = [(p.mentee, p.mentor) for p in result.pairs]
+    base_time, baseline = best_time(lambda: random_pairs(people, seed=args.seed), args.runs)
+
+    allowed = AllowedPairs(people, history, rules)
+    most = allowed.max_matched()
+    certificate = certify_score(people, history, rules, allowed, ours)
+    ours_broken, ours_rules, ours_repeats = audit(ours, people, history, rules)
+    base_broken, base_rules, base_repeats = audit(baseline, people, history, rules)
+
+    stats = result.stats
+    print(
+        f"near-peer matching benchmark: {len(people):,} eligible people, {len(history):,} past pairs, "
+        f"seed {args.seed}"
+    )
+    print(
+        f"  {stats['mentees']:,} want a mentor, {stats['mentors']:,} mentor ({stats['mentor_slots']:,} places), "
+        f"{len(allowed):,} allowed pairs (listed independently)"
+    )
+    print()
+    verdict = "met" if ours_time < TARGET_SECONDS else "MISSED"
+    print(
+        f"optimal round, bot.matching.match, best of {args.runs}: {ours_time:.3f} s  "
+        f"(target < {TARGET_SECONDS:g} s: {verdict})"
+    )
+    optimal_count = stats["matched"] == most
+    print(f"  matched {stats['matched']:,}, independent max-flow {most:,}: {'equal' if optimal_count else 'DIFFERENT'}")
+    print(
+        f"  score {stats['total_score']:,.0f} (mean {stats['mean_score']}): dual certificate over "
+        f"{certificate.checked:,} allowed pairs, {certificate.violations} violations: "
+        f"{'optimal' if certificate.violations == 0 else 'NOT PROVEN'}"
+    )
+    print(
+        f"  hub network: {certificate.nodes:,} nodes, {certificate.edges:,} edges "
+        f"(instead of {len(allowed):,} pair edges), {certificate.phases} primal-dual phases"
+    )
+    print()
+    print("side by side, same roster and history      optimal   random shuffle")
+    rows = [
+        ("mentees matched", f"{len(ours):,}", f"{len(baseline):,}"),
+        ("pairs breaking a hard rule", f"{ours_broken:,}", f"{base_broken:,}"),
+        ("pairs that break no rule", f"{len(ours) - ours_broken:,}", f"{len(baseline) - base_broken:,}"),
+        ("repeats of a past pair", f"{ours_repeats:,}", f"{base_repeats:,}"),
+    ]
+    for rule in sorted(set(ours_rules) | set(base_rules)):
+        rows.append((f"  broken: {rule}", f"{ours_rules[rule]:,}", f"{base_rules[rule]:,}"))
+    rows.append(("time (best of runs)", f"{ours_time:.3f} s", f"{base_time:.4f} s"))
+    for label, a, b in rows:
+        print(f"  {label:<38}{a:>11}{b:>17}")
+    print(f"  ratio, optimal time / random-shuffle time: {ours_time / base_time:,.0f}x")
+
+    ok = optimal_count and certificate.violations == 0 and ours_broken == 0 and ours_repeats == 0
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
