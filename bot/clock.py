@@ -75,7 +75,10 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Clock:
-    def __init__(self, services: Services, *, worker_id: str | None = None, batch: int = 100,
+    """Claims small batches (``batch`` rows) so that one batch, slowed by Slack's rate limits,
+    finishes well inside its lease and no second clock can take the same rows."""
+
+    def __init__(self, services: Services, *, worker_id: str | None = None, batch: int = 20,
                  lease: timedelta = timedelta(minutes=5), max_attempts: int = MAX_ATTEMPTS):
         self.services = services
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"

@@ -53,6 +53,12 @@ def classify(body: str, content_type: str) -> str:
             raise BadRequest(f"unknown interactivity payload type {payload.get('type') if isinstance(payload, dict) else None!r}")
         if not isinstance(payload.get("user"), dict) or not payload["user"].get("id"):
             raise BadRequest("interactivity payload has no user")
+        if payload["type"] in ("view_submission", "view_closed") and not (
+            isinstance(payload.get("view"), dict) and payload["view"].get("type") and payload["view"].get("callback_id")
+        ):
+            raise BadRequest(f"{payload['type']} payload has no usable view")
+        if payload["type"] == "block_actions" and not isinstance(payload.get("actions"), list):
+            raise BadRequest("block_actions payload has no actions")
         return "interaction"
     if form.get("command") and form.get("user_id") and form.get("team_id"):
         return "command"

@@ -17,6 +17,19 @@ BOT_TOKEN = "xoxb-test"
 ADMIN_ID = "U0ADMIN"
 
 
+@pytest.fixture(autouse=True)
+def quick_slack_budgets():
+    """Tests compress hours into seconds: keep the client-side rate limiter, without its real-time waits.
+    (tests/test_rate_limits.py checks the limiter itself with a fake clock.)"""
+    from bot.rate_limits import SlackRateLimiter
+    from bot.slack_client import configure_rate_limits, rate_limiter
+
+    previous = rate_limiter()
+    configure_rate_limits(SlackRateLimiter(posts_per_minute=previous.posts_per_minute, scale=10_000))
+    yield
+    configure_rate_limits(previous)
+
+
 @pytest.fixture(params=database.backends())
 def database_url(request, tmp_path) -> str:  # noqa: ANN001
     if request.param == "sqlite":

@@ -134,11 +134,12 @@ def test_bad_sizes_exit_2(roster, capsys, extra, message):
     assert err.strip() == f"compass-bot groups form: {message}"
 
 
-def test_roster_is_required_for_now(capsys):
-    with pytest.raises(SystemExit) as exited:
-        run("groups", "form", "--json")
-    assert exited.value.code == 2
-    assert "the following arguments are required: --roster" in capsys.readouterr().err
+def test_without_a_roster_it_forms_groups_from_the_database(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for key in [k for k in os.environ if k.startswith(("SLACK_", "COMPASS_", "DATABASE_URL"))]:
+        monkeypatch.delenv(key)
+    assert run("groups", "form", "--dry-run") == 2
+    assert "nobody has joined yet" in capsys.readouterr().err
 
 
 def test_the_console_script_runs_the_preview(roster):

@@ -37,6 +37,8 @@ def test_malformed_bodies_get_400_never_500(slack):
         (urlencode({"payload": json.dumps({"type": "interpretive_dance", "user": {"id": "U0ANA"}})}), "application/x-www-form-urlencoded"),
         (urlencode({"payload": json.dumps({"type": "block_actions"})}), "application/x-www-form-urlencoded"),
         (urlencode({"hello": "world"}), "application/x-www-form-urlencoded"),
+        (urlencode({"payload": json.dumps({"type": "view_submission", "user": {"id": "U0ANA"}, "view": {}})}), "application/x-www-form-urlencoded"),
+        (urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U0ANA"}, "actions": "x"})}), "application/x-www-form-urlencoded"),
         ("", "application/x-www-form-urlencoded"),
     ]
     for body, content_type in cases:

@@ -1,16 +1,19 @@
-"""`compass-bot groups form`: propose COMPASS groups.
+"""`compass-bot groups form`: form COMPASS groups.
 
-With ``--roster FILE.csv`` it previews groups for everyone in a roster file (the
-roster import format) without touching the database or Slack, so an admin can try
-sizes, modes and seeds before inviting anyone. ``--roster`` is required for now:
-forming groups from enrolled members is not available from the command line yet.
+Without ``--roster`` it places every active, enrolled member who is not in an active
+group; ``--dry-run`` shows the groups without saving anything, and without it the
+groups are stored and the clock sets each one up in Slack (private channel, invitations,
+welcome, choice of meeting time). With ``--roster FILE.csv`` it previews groups for
+everyone in a roster file (the roster import format) without touching the database or
+Slack, so an admin can try sizes, modes and seeds before inviting anyone.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from bot.group_formation import (
     ALLOWED_SIZE_MAX,
@@ -23,6 +26,9 @@ from bot.group_formation import (
 )
 from bot.people import Person
 from bot.roster import COLUMNS, read_roster
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 EXIT_USAGE = 2
 SLOTS_SHOWN = 6
@@ -42,23 +48,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = groups.add_subparsers(dest="groups_command", metavar="ACTION", required=True)
     form = actions.add_parser(
         "form",
-        help="propose groups (preview them from a roster file)",
+        help="form groups from enrolled members (or preview them from a roster file)",
         description=(
-            "Place everyone into groups of size-min to size-max, keeping supervisors and evaluators apart, "
-            "then favouring a common weekly hour, a spread of career stages, a willing lead and (in mixed mode) "
-            "a mix of departments. With --roster, previews groups for everyone in that CSV (header: "
+            "Place every active, enrolled member who is not in an active group into groups of size-min to size-max, "
+            "keeping supervisors and evaluators apart, then favouring a common weekly hour, a spread of career stages, "
+            "a willing lead and (in mixed mode) a mix of departments. Without --dry-run the groups are saved and the "
+            "clock creates a private channel for each, invites the members, posts a welcome and asks for a meeting time. "
+            "With --roster, previews groups for everyone in that CSV (header: "
             + ",".join(COLUMNS)
-            + ", optional availability) without touching the database. "
-            "--roster is required for now: forming groups from enrolled members is not available here yet."
+            + ", optional availability) without touching the database."
         ),
     )
     form.add_argument(
         "--roster",
         metavar="FILE.csv",
-        required=True,
-        help="preview groups for everyone in this roster file; nothing is saved (required for now)",
+        help="preview groups for everyone in this roster file instead; nothing is saved",
     )
-    form.add_argument("--cohort", metavar="NAME", help="a label for the new groups, such as 'Fall 2025'")
+    form.add_argument("--team", metavar="TEAM_ID", help="the workspace whose members to group (needed when the database holds several)")
+    form.add_argument("--cohort", metavar="NAME", help="a label for the new groups, such as 'Fall 2025' (default: the month)")
     form.add_argument("--mode", choices=MODES, default="mixed", help="mixed (default) or same-specialty groups")
     allowed = f"{ALLOWED_SIZE_MIN}-{ALLOWED_SIZE_MAX}"
     form.add_argument("--size-min", type=int, default=6, metavar="N", help=f"smallest group ({allowed}, default 6)")
@@ -67,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     form.add_argument(
         "--dry-run",
         action="store_true",
-        help="show the groups without creating them (a --roster preview never creates any)",
+        help="show the groups without saving them or touching Slack (a --roster preview never creates any)",
     )
     form.add_argument("--json", action="store_true", help="print JSON instead of text")
     form.set_defaults(handler=run_form)
@@ -79,6 +86,8 @@ def run_form(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"compass-bot groups form: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if not args.roster:
+        return form_from_database(args, settings)
     try:
         people, source = _people_for(args)
     except PeopleUnavailable as problem:
@@ -95,8 +104,72 @@ def run_form(args: argparse.Namespace) -> int:
 
 
 def _people_for(args: argparse.Namespace) -> tuple[list[Person], str]:
-    """Who to place, and a phrase naming where they came from."""
+    """Who to place from a roster file, and a phrase naming where they came from."""
     return people_from_roster(args.roster), f"roster {args.roster}"
+
+
+def form_from_database(args: argparse.Namespace, settings: FormationSettings) -> int:
+    """Form groups from enrolled members; with --dry-run nothing is written (the transaction is rolled back)."""
+    from sqlmodel import Session
+
+    from bot.flows.groups import default_cohort, form_and_apply, plan_formation
+    from bot.render import render
+    from bot.runtime import open_services
+    from storage.db import session_scope, utcnow
+
+    services = open_services(require_slack=False)
+    try:
+        team_id = _team(services, args.team)
+    except PeopleUnavailable as problem:
+        print(problem.summary, file=sys.stderr)
+        return EXIT_USAGE
+    cohort = args.cohort or default_cohort(utcnow())
+    if args.dry_run:
+        with Session(services.engine) as session:
+            plan = plan_formation(session, team_id=team_id, settings=settings, cohort=cohort,
+                                  default_tz=services.settings.compass_timezone)
+        ids: list[int] = []
+    else:
+        with session_scope(services.engine) as session:
+            plan, created = form_and_apply(session, services, team_id=team_id, settings=settings, cohort=cohort, actor_id="cli")
+            ids = [group.id for group in created or []]
+    result = plan.result
+    if args.json:
+        data = result.as_dict()
+        for group, group_id in zip(data["groups"], ids):
+            group["group_id"] = group_id
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    elif args.dry_run:
+        print(describe_preview(result, plan.people, settings, source=f"enrolled members of {team_id}"))
+    else:
+        placed = sum(len(group.members) for group in result.groups)
+        print(render("group_cli.j2", count=len(ids), placed=placed, team_id=team_id, mode=settings.mode,
+                     size_min=settings.size_min, size_max=settings.size_max, seed=settings.seed))
+        by_id = {person.user_id: person for person in plan.people}
+        for group in result.groups:
+            print()
+            print("\n".join(_describe_group(group, by_id)))
+        if result.warnings:
+            print("\nWarnings:")
+            print("\n".join(f"  ! {warning}" for warning in result.warnings))
+    return 0
+
+
+def _team(services: "Services", team: str | None) -> str:
+    """The workspace to group: --team, or the only one the database knows."""
+    from sqlmodel import Session, select
+
+    from storage.models import Workspace
+
+    if team:
+        return team
+    with Session(services.engine) as session:
+        teams = list(session.exec(select(Workspace.team_id).order_by(Workspace.team_id)))
+    if len(teams) == 1:
+        return teams[0]
+    if not teams:
+        raise PeopleUnavailable("compass-bot groups form: nobody has joined yet, so there is no one to group")
+    raise PeopleUnavailable(f"compass-bot groups form: the database holds several workspaces ({', '.join(teams)}); choose one with --team")
 
 
 def people_from_roster(path: str) -> list[Person]:

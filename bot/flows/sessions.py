@@ -1,0 +1,570 @@
+"""Each session of a group: reminders, the session post and the lead's note, RSVPs, the attendance
+check, and the lead's controls (``/compass session now|skip|reschedule``, ``/compass topic``).
+
+Every message here is a scheduled action (see :mod:`bot.group_series` for the keys and due
+times) delivered by the clock. A delivery checks that its session is still the one it was
+scheduled for, drops a reminder whose moment has passed, and says so when a session post is
+late. The topic of a session is chosen by the curriculum rotation the first time a message
+needs it, and kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+from sqlmodel import Session
+
+from bot import group_series as gs
+from bot.curriculum import Topic
+from bot.delivery import DeliveryFailed, DropDelivery, RetryLater
+from bot.flows.commands import CommandContext, CommandRouter, run_guarded
+from bot.flows.groups import (
+    SeriesChange,
+    action_value,
+    announcement,
+    change_series,
+    controlled_group,
+    ephemeral,
+    fan_out,
+    message_location,
+    may_control,
+    on_failure,
+    parse_int,
+    post_with_key,
+    publish_calendar,
+    refusal,
+    slots_of,
+    who,
+)
+from bot.render import check_blocks, context_block, fallback_text, render, section_blocks
+from bot.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
+from bot.scheduling import SESSION_LENGTH, SeriesChangeError, SessionSlot, reschedule, skip_next
+from bot.services import Services
+from bot.slack_client import call
+from bot.session_messages import (
+    ACTION_RSVP_GOING,
+    ACTION_RSVP_NOT_GOING,
+    ACTION_TOPIC_ALTERNATIVES,
+    ACTION_TOPIC_CHOOSE,
+    choose_topic_blocks,
+    lead_note_blocks,
+    parse_topic_choice_value,
+    reminder_1h_blocks,
+    reminder_24h_blocks,
+    session_post_blocks,
+)
+from storage import audit, schedule
+from storage import groups as store
+from storage.db import session_scope, utcnow
+from storage.members import get_member
+from storage.models import Group, GroupSession, ScheduledAction
+
+log = logging.getLogger(__name__)
+
+ACTION_ATTENDED = "attendance_yes"
+ACTION_MISSED = "attendance_no"
+POST_CLAIM_STALE = timedelta(minutes=4)  # shorter than the clock's lease, so a retry can take over
+
+
+# --- one session and what surrounds it ---------------------------------------------------------------
+
+
+@dataclass
+class SessionContext:
+    group: Group
+    row: GroupSession
+    slots: list[SessionSlot]
+
+    @property
+    def position(self) -> int:
+        return gs.position_of(self.slots, self.row.number) or self.row.number
+
+    @property
+    def total(self) -> int:
+        return gs.total_sessions(self.slots)
+
+    @property
+    def start_text(self) -> str:
+        return gs.local_text(self.row.starts_at, self.group.timezone)
+
+    def key(self, what: str) -> str:
+        return gs.session_key(self.group.id, self.row.cycle, self.row.number, self.row.starts_at, what)
+
+
+def load_context(session: Session, *, row: GroupSession | None) -> SessionContext | None:
+    if row is None:
+        return None
+    group = store.get_group(session, group_id=row.group_id)
+    if group is None:
+        return None
+    rows = store.sessions_of(session, group_id=group.id, cycle=row.cycle)
+    return SessionContext(group, row, slots_of(rows))
+
+
+def context_for_delivery(services: Services, action: ScheduledAction, payload: dict) -> SessionContext:
+    """The session a scheduled action is about, or DropDelivery when it no longer applies.
+
+    Lateness is judged first, from the payload alone, so a backlog after downtime is
+    cleared without a database round trip per stale reminder.
+    """
+    try:
+        starts_at = datetime.fromisoformat(str(payload["starts_at"]))
+    except (KeyError, ValueError):
+        raise DropDelivery(f"malformed payload {payload!r}") from None
+    reason = gs.stale_reason(action.kind, due_at=action.due_at, starts_at=starts_at, now=utcnow())
+    if reason:
+        raise DropDelivery(reason)
+    with Session(services.engine) as session:
+        row = store.find_session(session, group_id=int(payload.get("group_id", 0)), cycle=int(payload.get("cycle", 0)),
+                                 number=int(payload.get("number", 0)))
+        context = load_context(session, row=row)
+    if context is None or context.group.status != "active" or context.group.cycle != context.row.cycle:
+        raise DropDelivery("the session or its group no longer exists")
+    if context.row.status == "skipped":
+        raise DropDelivery("the session was skipped")
+    if context.row.starts_at.isoformat() != payload.get("starts_at"):
+        raise DropDelivery("the session was moved")
+    return context
+
+
+def ensure_topic(services: Services, context: SessionContext) -> tuple[Topic, str]:
+    """The session's topic and why; chosen by the rotation (once, whoever asks first) if not yet set."""
+    catalogue = services.catalogue
+    row = context.row
+    topic = catalogue.get(row.topic_slug) if row.topic_slug else None
+    if topic is not None:
+        return topic, row.topic_reason
+    with session_scope(services.engine) as session:
+        history = store.topic_history(session, group_id=context.group.id, before=row)
+        index = (row.cycle - 1) * CYCLE_LENGTH + context.position - 1
+        choice = choose_next_topic(catalogue, audience=context.group.audience, history=history, session_index=index)
+        # A topic that vanished from the catalogue (an admin removed it) is replaced, otherwise the first choice wins.
+        if row.topic_slug:
+            store.set_topic(session, session_id=row.id, slug=choice.topic.slug, reason=choice.explanation, chosen_by="rotation")
+        else:
+            store.set_topic(session, session_id=row.id, slug=choice.topic.slug, reason=choice.explanation, chosen_by="rotation",
+                            only_if_unset=True)
+        stored = store.get_session(session, session_id=row.id)
+        session.refresh(stored)
+        row.topic_slug, row.topic_reason = stored.topic_slug, stored.topic_reason
+    return catalogue.get(row.topic_slug) or choice.topic, row.topic_reason
+
+
+def counts_text(session: Session, row: GroupSession) -> str:
+    counts = store.rsvp_counts(session, session_id=row.id)
+    return render("group_answers.j2", kind="counts", going=counts.get("going", 0), not_going=counts.get("not_going", 0))
+
+
+# --- deliveries ------------------------------------------------------------------------------------------
+
+
+def deliver_reminder_24h(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    context = context_for_delivery(services, action, payload)
+    topic, _ = ensure_topic(services, context)
+    with Session(services.engine) as session:
+        recipients = store.reachable_member_ids(session, group=context.group)
+    message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
+                                  session_start_local_text=context.start_text)
+    fan_out(client, action, recipients, lambda user_id: (message.text, message.blocks))
+
+
+def deliver_reminder_1h(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    context = context_for_delivery(services, action, payload)
+    topic, _ = ensure_topic(services, context)
+    with Session(services.engine) as session:
+        answers = store.rsvp_answers(session, session_id=context.row.id)
+        recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
+        counts = counts_text(session, context.row)
+    message = reminder_1h_blocks(topic, group_name=context.group.name, session_start_local_text=context.start_text)
+
+    def build(user_id: str) -> tuple[str, list]:
+        if user_id == context.group.lead_user_id:
+            return message.text, message.blocks + [context_block(counts)]
+        return message.text, message.blocks
+
+    fan_out(client, action, recipients, build)
+
+
+def deliver_session_post(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    context = context_for_delivery(services, action, payload)
+    outcome = publish_session_post(services, client, context, late=utcnow() - action.due_at > gs.LATE_AFTER,
+                                   look_first=action.attempts > 1)
+    if outcome == "already":
+        with Session(services.engine) as session:
+            row = store.get_session(session, session_id=context.row.id)
+        if row.posted_at is not None and row.posted_at < action.due_at:
+            raise DropDelivery("the lead posted the guide early with /compass session now")
+        return  # an earlier attempt of this very delivery posted it and was cut off before recording so
+    if outcome == "busy":
+        raise RetryLater("another process is posting this guide right now")
+
+
+def publish_session_post(services: Services, client: WebClient, context: SessionContext, *, late: bool, look_first: bool) -> str:
+    """Post the session's guide once, whoever asks (the clock or the lead): ``posted``, ``already`` or ``busy``."""
+    now = utcnow()
+    with session_scope(services.engine) as session:
+        row = store.get_session(session, session_id=context.row.id)
+        if row.post_ts:
+            return "already"
+        interrupted = row.posted_at is not None
+        if not store.claim_post(session, session_id=row.id, now=now, stale_after=POST_CLAIM_STALE):
+            return "busy"
+    try:
+        topic, _ = ensure_topic(services, context)
+        message = session_post_blocks(topic, group_name=context.group.name, session_number=context.position,
+                                      total_sessions=context.total, late=late)
+        posted = post_with_key(client, channel=context.group.channel_id, key=context.key("post"), text=message.text,
+                               blocks=message.blocks, look_first=look_first or interrupted,
+                               since=context.row.starts_at - timedelta(days=3))
+    except BaseException:
+        with session_scope(services.engine) as session:
+            store.release_post(session, session_id=context.row.id)
+        raise
+    with session_scope(services.engine) as session:
+        store.finish_post(session, session_id=context.row.id, ts=str(posted.get("ts") or ""))
+    return "posted"
+
+
+def lead_note(services: Services, context: SessionContext) -> tuple[str, list] | None:
+    lead = context.group.lead_user_id
+    if not lead:
+        return None
+    with Session(services.engine) as session:
+        member = get_member(session, team_id=context.group.team_id, user_id=lead)
+        counts = counts_text(session, context.row)
+    if member is None or member.status != "active":
+        return None
+    topic, explanation = ensure_topic(services, context)
+    message = lead_note_blocks(topic, session_id=context.row.id, group_name=context.group.name, session_number=context.position,
+                               total_sessions=context.total, session_start_local_text=context.start_text,
+                               explanation=explanation,
+                               crisis_resources=services.settings.crisis_resources)
+    return message.text, message.blocks + [context_block(counts).to_dict()]
+
+
+def deliver_lead_note(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    context = context_for_delivery(services, action, payload)
+    if context.row.posted_at is not None and context.row.post_ts and context.row.posted_at < action.due_at:
+        raise DropDelivery("the lead posted the session early and already has the note")
+    note = lead_note(services, context)
+    if note is None:
+        raise DropDelivery("the group has no lead who is taking part right now")
+    fan_out(client, action, [context.group.lead_user_id], lambda user_id: note)
+
+
+def attendance_message(context: SessionContext, confirmation: str = "") -> tuple[str, list]:
+    text = render("group_attendance.j2", group_name=context.group.name, session_start_local_text=context.start_text)
+    value = str(context.row.id)
+    blocks: list = section_blocks(text) + [ActionsBlock(block_id="attendance", elements=[
+        ButtonElement(text="I was there", action_id=ACTION_ATTENDED, value=value, style="primary"),
+        ButtonElement(text="I couldn't make it", action_id=ACTION_MISSED, value=value),
+    ])]
+    if confirmation:
+        blocks.append(context_block(confirmation))
+    return fallback_text(text), check_blocks(blocks)
+
+
+def deliver_attendance(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    context = context_for_delivery(services, action, payload)
+    with session_scope(services.engine) as session:
+        store.mark_held(session, session_id=context.row.id)
+        answers = store.rsvp_answers(session, session_id=context.row.id)
+        recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
+    fan_out(client, action, recipients, lambda user_id: attendance_message(context))
+
+
+# --- answers: RSVP and attendance ------------------------------------------------------------------------
+
+
+def answering_context(services: Services, body: dict, reply: Callable[..., None]) -> tuple[SessionContext, str] | None:
+    """The session behind an RSVP or attendance button, if the person clicking is one of its members."""
+    team_id, user_id = who(body)
+    with Session(services.engine) as session:
+        context = load_context(session, row=store.get_session(session, session_id=parse_int(action_value(body)) or 0))
+        member = context is not None and store.is_member(session, group_id=context.group.id, user_id=user_id)
+    if context is None or context.group.team_id != team_id or context.row.status == "skipped":
+        reply(render("group_answers.j2", kind="unknown"))
+        return None
+    if not member:
+        reply(render("group_not_allowed.j2", reason="not_member", what="", lead_id=""))
+        return None
+    return context, user_id
+
+
+def update_or_reply(client: WebClient, body: dict, text: str, blocks: list, reply: Callable[..., None], confirmation: str) -> None:
+    """Show the person's answer on the message they clicked; if Slack refuses, tell them directly."""
+    channel, ts = message_location(body)
+    if channel and ts and call_update(client, channel, ts, text, blocks):
+        return
+    reply(confirmation)
+
+
+def call_update(client: WebClient, channel: str, ts: str, text: str, blocks: list) -> bool:
+    return call(client, "chat.update", channel=channel, ts=ts, text=text, blocks=blocks).ok
+
+
+def answer_rsvp(services: Services, client: WebClient, body: dict, answer: str, reply: Callable[..., None]) -> None:
+    found = answering_context(services, body, reply)
+    if found is None:
+        return
+    context, user_id = found
+    if utcnow() >= context.row.starts_at + SESSION_LENGTH:
+        reply(render("group_answers.j2", kind="session_over"))
+        return
+    with session_scope(services.engine) as session:
+        store.set_rsvp(session, session_id=context.row.id, user_id=user_id, answer=answer)
+    confirmation = render("group_answers.j2", kind=answer)
+    topic, _ = ensure_topic(services, context)
+    message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
+                                  session_start_local_text=context.start_text)
+    update_or_reply(client, body, message.text, message.blocks + [context_block(confirmation).to_dict()], reply, confirmation)
+
+
+def answer_attendance(services: Services, client: WebClient, body: dict, attended: bool, reply: Callable[..., None]) -> None:
+    found = answering_context(services, body, reply)
+    if found is None:
+        return
+    context, user_id = found
+    with session_scope(services.engine) as session:
+        store.set_attendance(session, session_id=context.row.id, user_id=user_id, attended=attended)
+    confirmation = render("group_answers.j2", kind="attended" if attended else "missed")
+    text, blocks = attendance_message(context, confirmation)
+    update_or_reply(client, body, text, blocks, reply, confirmation)
+
+
+# --- the lead's controls -----------------------------------------------------------------------------------
+
+
+def current_series(services: Services, ctx: CommandContext, what: str) -> Group | None:
+    group = controlled_group(services, team_id=ctx.team_id, user_id=ctx.user_id, channel_id=ctx.channel_id, what=what, reply=ctx.reply)
+    if group is None:
+        return None
+    if group.status != "active":
+        ctx.reply(render("series_reply.j2", kind="no_series", group_name=group.name))
+        return None
+    return group
+
+
+def session_command(ctx: CommandContext) -> None:
+    verb = ctx.args[0].lower() if ctx.args else ""
+    handlers = {"now": session_now, "skip": session_skip, "reschedule": session_reschedule}
+    if verb not in handlers:
+        ctx.reply(render("series_reply.j2", kind="session_usage"))
+        return
+    what = {"now": "post the session guide", "skip": "skip a session", "reschedule": "move a session"}[verb]
+    group = current_series(ctx.services, ctx, what)
+    if group is not None:
+        handlers[verb](ctx, group)
+
+
+def session_now(ctx: CommandContext, group: Group) -> None:
+    services, now = ctx.services, utcnow()
+    with Session(services.engine) as session:
+        rows = store.sessions_of(session, group_id=group.id, cycle=group.cycle)
+        running = [r for r in rows if r.status in ("scheduled", "held") and r.starts_at <= now < r.starts_at + SESSION_LENGTH]
+        upcoming = sorted((r for r in rows if r.status == "scheduled" and r.starts_at > now), key=lambda r: r.starts_at)
+        target = (running or upcoming or [None])[0]
+        context = load_context(session, row=target)
+    if context is None:
+        ctx.reply(render("series_reply.j2", kind="no_upcoming"))
+        return
+    outcome = publish_session_post(services, ctx.client, context, late=False, look_first=False)
+    if outcome != "posted":
+        ctx.reply(render("series_reply.j2", kind="already_posted" if outcome == "already" else "posting", position=context.position))
+        return
+    # The guide is out: the clock must not post it again, and the lead gets the note now.
+    with session_scope(services.engine) as session:
+        schedule.cancel(session, keys=[context.key("post"), context.key("leadnote")])
+        audit.record(session, team_id=group.team_id, actor_id=ctx.user_id, action="session_posted_now", group_id=group.id,
+                     number=context.row.number)
+    note = lead_note(services, context)
+    if note is not None:
+        try:
+            post_with_key(ctx.client, channel=group.lead_user_id, key=context.key("leadnote"), text=note[0], blocks=check_blocks(note[1]))
+        except (RetryLater, DeliveryFailed) as exc:
+            log.warning("group %s: the lead's note for session %s could not be sent: %s", group.id, context.row.number, exc)
+    ctx.reply(render("series_reply.j2", kind="posted", position=context.position))
+
+
+def session_skip(ctx: CommandContext, group: Group) -> None:
+    try:
+        change = change_series(ctx.services, group_id=group.id, change=lambda g, series, now: skip_next(series, now))
+    except SeriesChangeError as exc:
+        ctx.reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
+        return
+    before = {s.number: s for s in change.before.sessions}
+    skipped = next(s for s in change.after.sessions if s.status == "skipped" and before[s.number].status != "skipped")
+    added = next(s for s in change.after.sessions if s.number not in before)
+    tz = group.timezone
+    facts = {"skipped": gs.local_text(skipped.starts_at_utc, tz), "added": gs.local_text(added.starts_at_utc, tz)}
+    record_change(ctx, change, "session_skipped", number=skipped.number)
+    note = announcement(ctx.services, "skipped", change, actor=ctx.user_id, **facts)
+    publish_calendar(ctx.services, ctx.client, group_id=group.id, note=note)
+    ctx.reply(render("series_reply.j2", kind="skipped", **facts))
+
+
+def session_reschedule(ctx: CommandContext, group: Group) -> None:
+    try:
+        wanted = gs.parse_local_datetime(" ".join(ctx.args[1:]))
+    except ValueError:
+        example = (utcnow() + timedelta(days=7)).astimezone(ZoneInfo(group.timezone)).strftime("%Y-%m-%d 18:30")
+        ctx.reply(render("series_reply.j2", kind="bad_datetime", tz=group.timezone, example=example))
+        return
+    moved: dict[str, int] = {}
+
+    def change(g: Group, series, now: datetime):  # noqa: ANN001, ANN202
+        target = series.next_session(now)
+        if target is None:
+            raise SeriesChangeError("there is no upcoming session in this cycle")
+        moved["number"] = target.number
+        return reschedule(series, target.number, wanted, now=now)
+
+    try:
+        result = change_series(ctx.services, group_id=group.id, change=change)
+    except SeriesChangeError as exc:
+        ctx.reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
+        return
+    number = moved["number"]
+    tz = group.timezone
+    facts = {
+        "position": gs.position_of(result.after.sessions, number),
+        "before": gs.local_text(result.before.session(number).starts_at_utc, tz),
+        "after": gs.local_text(result.after.session(number).starts_at_utc, tz),
+    }
+    record_change(ctx, result, "session_rescheduled", number=number)
+    note = announcement(ctx.services, "rescheduled", result, actor=ctx.user_id, **facts)
+    publish_calendar(ctx.services, ctx.client, group_id=group.id, note=note)
+    ctx.reply(render("series_reply.j2", kind="rescheduled", **facts))
+
+
+def record_change(ctx: CommandContext, change: SeriesChange, action: str, **detail: object) -> None:
+    with session_scope(ctx.services.engine) as session:
+        audit.record(session, team_id=change.group.team_id, actor_id=ctx.user_id, action=action, group_id=change.group.id, **detail)
+
+
+def next_session_context(services: Services, group: Group) -> SessionContext | None:
+    now = utcnow()
+    with Session(services.engine) as session:
+        rows = store.sessions_of(session, group_id=group.id, cycle=group.cycle)
+        upcoming = sorted((r for r in rows if r.status == "scheduled" and r.starts_at > now), key=lambda r: r.starts_at)
+        return load_context(session, row=upcoming[0] if upcoming else None)
+
+
+def topic_command(ctx: CommandContext) -> None:
+    group = current_series(ctx.services, ctx, "choose the topic")
+    if group is None:
+        return
+    context = next_session_context(ctx.services, group)
+    if context is None:
+        ctx.reply(render("series_reply.j2", kind="no_upcoming"))
+        return
+    if not ctx.args:
+        message = topic_alternatives_message(ctx.services, context)
+        ctx.reply(message.text, blocks=message.blocks)
+        return
+    choose_topic(ctx.services, ctx.client, context, ctx.args[0], actor_id=ctx.user_id, reply=ctx.reply)
+
+
+def topic_alternatives_message(services: Services, context: SessionContext):  # noqa: ANN201
+    topic, _ = ensure_topic(services, context)
+    with Session(services.engine) as session:
+        history = store.topic_history(session, group_id=context.group.id, before=context.row)
+    index = (context.row.cycle - 1) * CYCLE_LENGTH + context.position - 1
+    choices = alternatives(services.catalogue, audience=context.group.audience, history=history, scheduled=topic.slug, session_index=index)
+    return choose_topic_blocks(choices, context.row.id)
+
+
+def choose_topic(services: Services, client: WebClient, context: SessionContext, slug: str, *, actor_id: str,
+                 reply: Callable[..., None]) -> bool:
+    with Session(services.engine) as session:
+        history = store.topic_history(session, group_id=context.group.id, before=context.row)
+    try:
+        choice = lead_choice(services.catalogue, slug, audience=context.group.audience, history=history)
+    except TopicChoiceError as exc:
+        reply(render("series_reply.j2", kind="bad_topic", reason=str(exc)))
+        return False
+    with session_scope(services.engine) as session:
+        store.set_topic(session, session_id=context.row.id, slug=choice.topic.slug, reason=choice.explanation, chosen_by=actor_id)
+        audit.record(session, team_id=context.group.team_id, actor_id=actor_id, action="session_topic_chosen",
+                     group_id=context.group.id, number=context.row.number, topic=choice.topic.slug)
+        row = store.get_session(session, session_id=context.row.id)
+        session.refresh(row)
+    context.row = row
+    if row.post_ts and row.post_ts != "posted":
+        # The guide is already in the channel (the session is on now): show the new topic there.
+        message = session_post_blocks(choice.topic, group_name=context.group.name, session_number=context.position,
+                                      total_sessions=context.total)
+        call_update(client, context.group.channel_id, row.post_ts, message.text, message.blocks)
+    facts = {"position": context.position, "when": context.start_text, "topic_title": choice.topic.title}
+    publish_calendar(services, client, group_id=context.group.id,
+                     note=render("series_changed.j2", kind="topic", actor=actor_id, **facts))
+    reply(render("series_reply.j2", kind="topic_set", **facts))
+    return True
+
+
+def topic_button(services: Services, client: WebClient, body: dict, reply: Callable[..., None], *, choose: bool) -> None:
+    team_id, user_id = who(body)
+    value = action_value(body)
+    try:
+        session_id, slug = parse_topic_choice_value(value) if choose else (value, "")
+    except ValueError:
+        log.warning("topic button with a malformed value %r from %s", value, user_id)
+        reply(render("group_answers.j2", kind="unknown"))
+        return
+    with Session(services.engine) as session:
+        context = load_context(session, row=store.get_session(session, session_id=parse_int(session_id) or 0))
+    if context is None or context.group.team_id != team_id or context.row.status == "skipped":
+        reply(render("group_answers.j2", kind="unknown"))
+        return
+    if not may_control(services, context.group, user_id):
+        reply(refusal(context.group, "choose the topic"))
+        return
+    if gs.is_over(context.row.starts_at, utcnow()):
+        reply(render("group_answers.j2", kind="session_over"))
+        return
+    if choose:
+        choose_topic(services, client, context, slug, actor_id=user_id, reply=reply)
+    else:
+        message = topic_alternatives_message(services, context)
+        reply(message.text, message.blocks)
+
+
+# --- registration ----------------------------------------------------------------------------------------
+
+
+def register(app: App, services: Services, router: CommandRouter) -> None:
+    router.add("session", session_command, usage="session now|skip|reschedule YYYY-MM-DD HH:MM",
+               help="post the next guide now, skip the next session, or move it", audience="leads")
+    router.add("topic", topic_command, usage="topic [tag]", help="see or choose the next session's topic", audience="leads")
+
+    def guarded(handler: Callable[..., None], what: str):  # noqa: ANN202
+        def listener(ack, body, client, respond):  # noqa: ANN001
+            ack()
+            reply = ephemeral(respond)
+            run_guarded(lambda: handler(services, client, body, reply), reply=reply, what=what)
+
+        return listener
+
+    app.action(ACTION_RSVP_GOING)(guarded(lambda s, c, b, r: answer_rsvp(s, c, b, "going", r), "RSVP"))
+    app.action(ACTION_RSVP_NOT_GOING)(guarded(lambda s, c, b, r: answer_rsvp(s, c, b, "not_going", r), "RSVP"))
+    app.action(ACTION_ATTENDED)(guarded(lambda s, c, b, r: answer_attendance(s, c, b, True, r), "attendance"))
+    app.action(ACTION_MISSED)(guarded(lambda s, c, b, r: answer_attendance(s, c, b, False, r), "attendance"))
+    app.action(ACTION_TOPIC_ALTERNATIVES)(guarded(lambda s, c, b, r: topic_button(s, c, b, r, choose=False), "topic alternatives"))
+    app.action(ACTION_TOPIC_CHOOSE)(guarded(lambda s, c, b, r: topic_button(s, c, b, r, choose=True), "topic choice"))
+
+
+DELIVERIES = {
+    gs.REMINDER_24H_KIND: deliver_reminder_24h,
+    gs.REMINDER_1H_KIND: deliver_reminder_1h,
+    gs.SESSION_POST_KIND: deliver_session_post,
+    gs.LEAD_NOTE_KIND: deliver_lead_note,
+    gs.ATTENDANCE_KIND: deliver_attendance,
+}
+ON_FAILURE = {kind: on_failure for kind in gs.SESSION_KINDS}
