@@ -107,11 +107,9 @@ def test_human_readable_preview(files, capsys):
     assert "Dana Lee (U01), as mentee: The one mentor who fits is already at capacity this round" in out
 
 
-def test_roster_is_required_for_now(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["pair", "--dry-run", "--json"])
-    assert exit_info.value.code == 2
-    assert "the following arguments are required: --roster" in capsys.readouterr().err
+def test_history_without_a_roster_is_a_usage_error(capsys):
+    assert main(["pair", "--history", "history.csv"]) == 2
+    assert "--history goes with --roster" in capsys.readouterr().err
 
 
 def test_bad_files_give_line_numbered_errors_and_status_2(tmp_path, capsys):
