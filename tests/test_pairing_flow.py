@@ -28,18 +28,6 @@ DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)  # requests under the frozen clock take a few real milliseconds
 
 
-@pytest.fixture(autouse=True)
-def quick_slack_budgets():
-    """Weeks of check-ins pass in seconds here: keep the client-side rate limiter, without its waits."""
-    from bot.rate_limits import SlackRateLimiter
-    from bot.slack_client import configure_rate_limits, rate_limiter
-
-    previous = rate_limiter()
-    configure_rate_limits(SlackRateLimiter(posts_per_minute=previous.posts_per_minute, scale=10_000))
-    yield
-    configure_rate_limits(previous)
-
-
 # --- helpers ---------------------------------------------------------------------------------------------
 
 

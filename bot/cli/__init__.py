@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    # At DEBUG slack_sdk logs request bodies: survey feedback and crisis DMs next to a user ID. Never.
+    logging.getLogger("slack_sdk").setLevel(logging.INFO)
     handler = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

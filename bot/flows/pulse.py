@@ -1,0 +1,622 @@
+"""Surveys in Slack: a DM with one button, the modal, private feedback, the crisis message,
+one reminder, and the person's own trend on App Home.
+
+Who is asked when
+-----------------
+* ``survey_baseline`` / ``survey_followup`` (scheduled at enrolment): the baseline, then
+  6 and 12 months later. A paused person is asked the day after their pause ends (or
+  again a week later for an open-ended pause); after :data:`WAVE_WINDOW` the time point
+  has passed and is dropped.
+* ``pulse_after_session`` (scheduled by the groups flow): every active member of the
+  group, except anyone who told us they missed that session.
+
+One open survey per person
+--------------------------
+A person never has two open surveys. A pulse that arrives while another survey is open
+is **skipped** for that person: it asks about a session that is already over, and the
+next pulse comes four weeks later. A baseline or follow-up is a trial time point and
+asks everything a pulse asks, so it **replaces** an open pulse (the pulse's DM is
+edited to say it closed) and is sent. Surveys close by themselves after
+:data:`OPEN_FOR` (a pulse sooner than a long check-in), and one reminder goes after
+:data:`REMIND_AFTER` to people who have not answered, and only to them.
+
+Privacy
+-------
+Answers, scores and the crisis message go only to the person, in their DM. Nothing here
+writes the audit log, tells a lead or an admin, or logs a user ID next to a survey
+outcome: not answering, being reminded and crossing a crisis cut-off are invisible to
+everyone else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Callable, Sequence
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
+from slack_sdk.models.views import View
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
+
+from bot.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
+from bot.flows.commands import CommandRouter, run_guarded
+from bot.flows.home import publish_home
+from bot.instruments import Survey as SurveyDefinition
+from bot.instruments import UnknownInstrument, default_catalogue
+from bot.render import check_blocks, fallback_text, render, section_blocks
+from bot.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
+from bot.services import Services
+from bot.slack_client import call
+from bot.survey_forms import (
+    CALLBACK_ID,
+    OPEN_SURVEY_ACTION_ID,
+    block_id,
+    build_survey_modal,
+    crisis_message_blocks,
+    crisis_message_text,
+    invitation_blocks,
+    parse_submission,
+    score_feedback_blocks,
+    score_feedback_text,
+)
+from storage import schedule
+from storage import surveys as store
+from storage.db import session_scope, utcnow
+from storage.members import get_member
+from storage.models import GroupMember, GroupSession, Member, ScheduledAction, SessionAttendance, Survey
+
+log = logging.getLogger(__name__)
+
+BASELINE_KIND = "survey_baseline"
+FOLLOWUP_KIND = "survey_followup"
+PULSE_KIND = "pulse_after_session"
+REMINDER_KIND = "survey_reminder"
+CLOSE_KIND = "survey_close"
+FEEDBACK_KIND = "survey_feedback"
+
+WAVES = {"baseline": ("baseline", "baseline"), "6m": ("followup", "follow_up"), "12m": ("followup", "follow_up")}
+SURVEY_OF_KIND = {"baseline": "baseline", "followup": "follow_up", "pulse": "pulse"}
+REMIND_AFTER = timedelta(days=2)
+OPEN_FOR = {"pulse": timedelta(days=5), "baseline": timedelta(days=14), "followup": timedelta(days=14)}
+WAVE_WINDOW = timedelta(days=60)  # a 6- or 12-month answer later than this no longer measures that time point
+PAUSED_RECHECK = timedelta(days=7)
+ASK_AT_UTC = time(14, 0)  # mid-morning across US time zones, for a survey deferred to a later day
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def register(app: App, services: Services, router: CommandRouter) -> None:
+    @app.action(OPEN_SURVEY_ACTION_ID)
+    def on_open_survey(ack, body, client, respond):  # noqa: ANN001
+        ack()
+        team_id, user_id = _who(body)
+        tell = _teller(client, body, respond, user_id)
+        run_guarded(lambda: open_survey_modal(services, client, body, tell), reply=tell, what="open check-in")
+
+    @app.view(CALLBACK_ID)
+    def on_submit(ack, body, view, client):  # noqa: ANN001
+        submit_survey(services, ack, body, view, client)
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _who(body: dict) -> tuple[str, str]:
+    team = body.get("team") or {}
+    user = body.get("user") or {}
+    return team.get("id") or user.get("team_id") or "", user.get("id", "")
+
+
+def _teller(client: WebClient, body: dict, respond, user_id: str) -> Callable[[str], None]:  # noqa: ANN001
+    """Answer a button privately: ephemeral where the button was a message, by DM from App Home."""
+
+    def tell(text: str) -> None:
+        if body.get("response_url"):
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        else:
+            call(client, "chat.postMessage", channel=user_id, text=text)
+
+    return tell
+
+
+def _survey_id(value: object) -> int | None:
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+def reminder_key(survey_id: int) -> str:
+    return f"survey-reminder:{survey_id}"
+
+
+def close_key(survey_id: int) -> str:
+    return f"survey-close:{survey_id}"
+
+
+def feedback_key(survey_id: int) -> str:
+    return f"survey-feedback:{survey_id}"
+
+
+def _minutes(survey: Survey) -> int:
+    try:
+        return default_survey(survey).minutes
+    except UnknownInstrument:
+        return 1
+
+
+def default_survey(survey: Survey) -> SurveyDefinition:
+    return default_catalogue().survey(SURVEY_OF_KIND.get(survey.kind, "pulse"))
+
+
+def _post_keyed(client: WebClient, *, channel: str, key: str, text: str, blocks: list | None) -> dict:
+    """A post carrying ``key`` in its metadata, so a retry can tell whether it already went out."""
+    outcome = call(client, "chat.postMessage", channel=channel, text=text, blocks=blocks,
+                   metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}})
+    return ensure_ok(outcome, "chat.postMessage")
+
+
+# ---------------------------------------------------------------- sending a survey
+
+
+@dataclass
+class Opened:
+    survey_id: int
+    superseded: list[dict]  # where the DMs of the open survey this one replaced are
+
+
+class Skip(Exception):
+    """This person is not asked now; the message is the reason."""
+
+
+def _open_for(session: Session, *, team_id: str, user_id: str, kind: str, wave: str, instruments: Sequence[str],
+              replaces_open: bool) -> Opened:
+    """Open a survey for one person under the one-open-survey rule. Call inside a transaction."""
+    member = store.lock_person(session, team_id=team_id, user_id=user_id)
+    if member is None or member.consented_at is None or member.status in ("invited", "left"):
+        raise Skip("not a member now")
+    existing = store.survey_for_wave(session, team_id=team_id, user_id=user_id, wave=wave)
+    if existing is not None:
+        if existing.status == store.SENT:
+            return Opened(existing.id, superseded=[])  # a retry of this delivery
+        raise Skip(f"already {existing.status}")
+    superseded: list[dict] = []
+    current = store.open_survey(session, team_id=team_id, user_id=user_id)
+    if current is not None:
+        if not replaces_open:
+            raise Skip("another check-in is open")
+        superseded = _close(session, current)
+    now = utcnow()
+    survey = store.start_survey(session, team_id=team_id, user_id=user_id, kind=kind, wave=wave, instruments=instruments, now=now)
+    schedule.schedule(session, key=reminder_key(survey.id), kind=REMINDER_KIND, due_at=now + REMIND_AFTER,
+                      team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id})
+    schedule.schedule(session, key=close_key(survey.id), kind=CLOSE_KIND, due_at=now + OPEN_FOR[kind],
+                      team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id, "messages": []})
+    return Opened(survey.id, superseded=superseded)
+
+
+def _close(session: Session, survey: Survey) -> list[dict]:
+    """Close an open survey now; returns where its DMs are, to edit them."""
+    store.expire_survey(session, survey=survey)
+    messages = _messages_of(session, survey.id)
+    schedule.cancel(session, keys=[reminder_key(survey.id), close_key(survey.id)])
+    return messages
+
+
+def _messages_of(session: Session, survey_id: int) -> list[dict]:
+    row = schedule.get(session, key=close_key(survey_id))
+    return list(schedule.payload_of(row).get("messages", [])) if row is not None else []
+
+
+def _remember_message(services: Services, survey_id: int, posted: dict) -> None:
+    """Note where a survey DM went, so closing the survey can take its button away."""
+    channel, ts = posted.get("channel"), posted.get("ts")
+    if not channel or not ts:
+        return
+    try:
+        with session_scope(services.engine) as session:
+            row = schedule.get(session, key=close_key(survey_id))
+            if row is None:
+                return
+            payload = schedule.payload_of(row)
+            messages = [m for m in payload.get("messages", []) if m.get("ts") != ts] + [{"channel": channel, "ts": ts}]
+            schedule.move(session, key=row.key, due_at=row.due_at, payload=payload | {"messages": messages})
+    except SQLAlchemyError:
+        log.warning("could not note where survey %s was posted; its button stays after it closes", survey_id)
+
+
+def _edit_messages(client: WebClient, messages: Sequence[dict], state: str) -> None:
+    text = render("pulse_message_closed.j2", state=state)
+    for message in messages:
+        outcome = call(client, "chat.update", channel=message.get("channel"), ts=message.get("ts"), text=text,
+                       blocks=check_blocks(section_blocks(text)))
+        if not outcome.ok:
+            log.info("could not edit a closed survey's DM: %s", outcome.error)
+
+
+def _send_invitation(services: Services, client: WebClient, action: ScheduledAction, *, survey_id: int, user_id: str,
+                     survey_kind: str) -> None:
+    """Post the survey DM (once, even across retries); a permanent failure closes the survey."""
+    text, blocks = invitation_blocks(survey_kind, min_group=services.settings.compass_min_group, button_value=str(survey_id))
+    try:
+        posted = post_once(client, action, channel=user_id, text=fallback_text(text), blocks=blocks)
+    except DeliveryFailed:
+        with session_scope(services.engine) as session:
+            survey = store.get_survey(session, survey_id=survey_id)
+            if survey is not None:
+                _close(session, survey)
+        raise
+    _remember_message(services, survey_id, posted)
+
+
+def deliver_wave_survey(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    """Clock delivery: the baseline, or the 6- or 12-month follow-up."""
+    wave = payload.get("wave")
+    if wave not in WAVES:
+        raise DeliveryFailed(f"unknown survey wave {wave!r}")
+    kind, survey_kind = WAVES[wave]
+    team_id, user_id = action.team_id, action.subject_user_id
+    instruments = default_catalogue().survey(survey_kind).instruments
+    deferred_to: datetime | None = None
+    with session_scope(services.engine) as session:
+        member = store.lock_person(session, team_id=team_id, user_id=user_id)
+        if member is not None and member.status == "paused":
+            deferred_to = _defer_while_paused(session, action, payload, member)
+            opened = None
+        else:
+            try:
+                opened = _open_for(session, team_id=team_id, user_id=user_id, kind=kind, wave=wave,
+                                   instruments=instruments, replaces_open=True)
+            except Skip as exc:
+                raise DropDelivery(str(exc)) from None
+    if opened is None:
+        raise DropDelivery(f"paused; asking again on {deferred_to.date().isoformat()}" if deferred_to
+                           else "paused past the time point's window")
+    if opened.superseded:
+        _edit_messages(client, opened.superseded, "superseded")
+    _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind=survey_kind)
+
+
+def _defer_while_paused(session: Session, action: ScheduledAction, payload: dict, member: Member) -> datetime | None:
+    """Schedule this time point again for after the pause, within its window. Returns when."""
+    first_due = datetime.fromisoformat(payload["first_due"]) if payload.get("first_due") else action.due_at
+    if member.paused_until is not None:
+        when = datetime.combine(member.paused_until + timedelta(days=1), ASK_AT_UTC, timezone.utc)
+    else:
+        when = utcnow() + PAUSED_RECHECK
+    if when - first_due > WAVE_WINDOW:
+        return None
+    base_key = action.key.split(":after-pause:")[0]
+    schedule.schedule(session, key=f"{base_key}:after-pause:{when.date().isoformat()}", kind=action.kind, due_at=when,
+                      team_id=action.team_id, subject_user_id=action.subject_user_id,
+                      payload={"wave": payload["wave"], "first_due": first_due.isoformat()})
+    return when
+
+
+def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    """Clock delivery: a pulse to every active member of a group after an even-numbered session."""
+    try:
+        group_id, cycle, number = int(payload["group_id"]), int(payload["cycle"]), int(payload["number"])
+        session_number = int(payload.get("session_number", number))
+    except (KeyError, TypeError, ValueError):
+        raise DeliveryFailed(f"malformed pulse payload {payload!r}") from None
+    wave = f"pulse:{group_id}:{cycle}:{number}"
+    instruments = default_catalogue().survey("pulse").instruments
+    with Session(services.engine) as session:
+        recipients = pulse_recipients(session, group_id=group_id, cycle=cycle, session_number=session_number)
+    if recipients is None:
+        raise DropDelivery("the session did not take place")
+    sent, passing = 0, []
+    for user_id in recipients:
+        try:
+            with session_scope(services.engine) as session:
+                opened = _open_for(session, team_id=action.team_id, user_id=user_id, kind="pulse", wave=wave,
+                                   instruments=instruments, replaces_open=False)
+        except Skip:
+            continue
+        try:
+            _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind="pulse")
+            sent += 1
+        except RetryLater as exc:
+            passing.append(str(exc))
+        except DeliveryFailed as exc:
+            log.warning("%s: a check-in DM could not be delivered: %s", action.key, exc)
+    if passing:
+        raise RetryLater(f"{len(passing)} check-in DM(s) to retry: {passing[0]}")
+    log.info("%s: sent %d check-in(s)", action.key, sent)
+
+
+def pulse_recipients(session: Session, *, group_id: int, cycle: int, session_number: int) -> list[str] | None:
+    """Active members of the group who are active in Compass, minus anyone who said they missed
+    the session; None when the session was skipped or cancelled."""
+    group_session = session.exec(
+        select(GroupSession).where(GroupSession.group_id == group_id, GroupSession.cycle == cycle,
+                                   GroupSession.number == session_number)
+    ).first()
+    if group_session is not None and group_session.status in ("skipped", "cancelled"):
+        return None
+    missed: set[str] = set()
+    if group_session is not None:
+        missed = set(session.exec(
+            select(SessionAttendance.slack_user_id).where(SessionAttendance.session_id == group_session.id,
+                                                          SessionAttendance.attended.is_(False))  # type: ignore[attr-defined]
+        ))
+    rows = session.exec(
+        select(GroupMember.slack_user_id)
+        .join(Member, (Member.team_id == GroupMember.team_id) & (Member.slack_user_id == GroupMember.slack_user_id))
+        .where(GroupMember.group_id == group_id, GroupMember.status == "active", Member.status == "active")
+        .order_by(GroupMember.id)
+    )
+    return [user_id for user_id in rows if user_id not in missed]
+
+
+def deliver_reminder(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    """Clock delivery: one reminder, only if the survey is still unanswered."""
+    survey_id = _survey_id(payload.get("survey_id"))
+    with Session(services.engine) as session:
+        survey = store.get_survey(session, survey_id=survey_id) if survey_id else None
+        member = get_member(session, team_id=action.team_id, user_id=action.subject_user_id)
+    if survey is None or survey.status != store.SENT:
+        raise DropDelivery("answered or closed")
+    if member is None or member.status != "active":
+        raise DropDelivery("not active now")
+    text = render("pulse_reminder.j2", minutes=_minutes(survey))
+    button = ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary")
+    blocks = check_blocks([*section_blocks(text), ActionsBlock(elements=[button])])
+    posted = post_once(client, action, channel=survey.slack_user_id, text=fallback_text(text), blocks=blocks)
+    with session_scope(services.engine) as session:
+        store.mark_reminded(session, survey_id=survey.id)
+    _remember_message(services, survey.id, posted)
+
+
+def deliver_close(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    """Clock delivery: an unanswered survey closes and its button goes away."""
+    survey_id = _survey_id(payload.get("survey_id"))
+    with session_scope(services.engine) as session:
+        survey = store.get_survey(session, survey_id=survey_id) if survey_id else None
+        if survey is None or not store.expire_survey(session, survey=survey):
+            raise DropDelivery("answered or gone")
+        schedule.cancel(session, keys=[reminder_key(survey.id)])
+    _edit_messages(client, payload.get("messages", []), "expired")
+
+
+# ---------------------------------------------------------------- answering
+
+
+def open_survey_modal(services: Services, client: WebClient, body: dict, tell: Callable[[str], None]) -> None:
+    team_id, user_id = _who(body)
+    actions = body.get("actions") or [{}]
+    survey_id = _survey_id(actions[0].get("value"))
+    with Session(services.engine) as session:
+        survey = store.get_survey(session, survey_id=survey_id) if survey_id else None
+    if survey is None or survey.team_id != team_id or survey.slack_user_id != user_id:
+        tell(render("pulse_notice.j2", reason="not_found"))
+        return
+    if survey.status != store.SENT:
+        tell(render("pulse_notice.j2", reason=survey.status))
+        return
+    view = survey_view(services, survey)
+    outcome = call(client, "views.open", trigger_id=body.get("trigger_id", ""), view=view.to_dict())
+    if not outcome.ok:
+        tell(outcome.friendly)
+
+
+def survey_view(services: Services, survey: Survey) -> View:
+    definition = default_survey(survey)
+    intro = render("survey_intro.j2", minutes=definition.minutes, min_group=services.settings.compass_min_group)
+    return build_survey_modal(store.instruments_of(survey), title=definition.title, intro=intro,
+                              private_metadata=json.dumps({"survey_id": survey.id}))
+
+
+def _notice_view(reason: str) -> dict:
+    text = render("pulse_notice.j2", reason=reason)
+    view = View(type="modal", title="Check-in", close="Close", blocks=check_blocks(section_blocks(text), surface="modal"))
+    return view.to_dict()
+
+
+def _keep_open_with_error(ack, view: dict, message: str) -> None:  # noqa: ANN001
+    """Answer with an error on the first question: the modal stays open with every answer in it."""
+    first_input = next((b.get("block_id") for b in view.get("blocks") or [] if b.get("type") == "input"), None)
+    if first_input:
+        ack(response_action="errors", errors={first_input: message})
+    else:
+        ack(response_action="update", view=_notice_view("database"))
+
+
+def submit_survey(services: Services, ack, body: dict, view: dict, client: WebClient) -> None:  # noqa: ANN001
+    team_id, user_id = _who(body)
+    try:
+        survey_id = _survey_id(json.loads(view.get("private_metadata") or "{}").get("survey_id"))
+    except (ValueError, AttributeError):
+        survey_id = None
+    try:
+        with Session(services.engine) as session:
+            survey = store.get_survey(session, survey_id=survey_id) if survey_id else None
+    except SQLAlchemyError:
+        log.exception("check-in submission: the database is unreachable")
+        _keep_open_with_error(ack, view, render("errors.j2", kind="database"))
+        return
+    if survey is None or survey.team_id != team_id or survey.slack_user_id != user_id:
+        ack(response_action="update", view=_notice_view("not_found"))
+        return
+    if survey.status != store.SENT:
+        ack(response_action="update", view=_notice_view(survey.status))
+        return
+
+    instruments = store.instruments_of(survey)
+    answers, errors = parse_submission(instruments, (view.get("state") or {}).get("values") or {})
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    try:
+        scores = [score(instrument_id, answers[instrument_id]) for instrument_id in instruments]
+    except ScoringError:
+        log.exception("check-in submission: answers could not be scored")
+        ack(response_action="errors", errors={block_id(instruments[0], 0): render("survey_field_error.j2", problem="invalid")})
+        return
+    try:
+        with session_scope(services.engine) as session:
+            store.complete_survey(session, survey_id=survey.id, team_id=team_id, user_id=user_id, scores=scores)
+            messages = _messages_of(session, survey.id)
+            schedule.cancel(session, keys=[reminder_key(survey.id), close_key(survey.id)])
+    except store.SurveyNotOpen as exc:
+        ack(response_action="update", view=_notice_view(exc.reason))
+        return
+    except SQLAlchemyError:
+        log.exception("check-in submission: could not store the answers")
+        _keep_open_with_error(ack, view, render("errors.j2", kind="database"))
+        return
+    ack()
+    send_feedback(services, client, survey_id=survey.id, team_id=team_id, user_id=user_id, scores=scores)
+    _edit_messages(client, messages, "completed")
+    publish_home(services, client, team_id=team_id, user_id=user_id)
+
+
+# ---------------------------------------------------------------- feedback
+
+
+def send_feedback(services: Services, client: WebClient, *, survey_id: int, team_id: str, user_id: str,
+                  scores: Sequence[Score]) -> None:
+    """The crisis message first when a cut-off is crossed, then the scores; both only to the person.
+
+    If Slack fails, the clock sends whatever did not go out (``survey_feedback``); the posts
+    carry keys so a retry never sends one twice.
+    """
+    parts = feedback_parts(services, survey_id=survey_id, team_id=team_id, user_id=user_id, scores=scores)
+    undelivered = False
+    for key, text, blocks in parts:
+        try:
+            _post_keyed(client, channel=user_id, key=key, text=text, blocks=blocks)
+        except (RetryLater, DeliveryFailed):
+            undelivered = True
+            break
+    if undelivered:
+        try:
+            with session_scope(services.engine) as session:
+                schedule.schedule(session, key=feedback_key(survey_id), kind=FEEDBACK_KIND, due_at=utcnow(),
+                                  team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey_id})
+        except SQLAlchemyError:
+            log.exception("survey %s: feedback could not be sent nor queued", survey_id)
+
+
+def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id: str,
+                   scores: Sequence[Score]) -> list[tuple[str, str, list]]:
+    """(metadata key, text, blocks) of each private message after a survey, in sending order."""
+    settings = services.settings
+    parts = []
+    if needs_crisis_message(scores):
+        text = crisis_message_text(settings.crisis_resources, emergency_number=settings.compass_emergency_number)
+        blocks = crisis_message_blocks(settings.crisis_resources, emergency_number=settings.compass_emergency_number)
+        parts.append((f"{feedback_key(survey_id)}:resources", fallback_text(text), blocks))
+    with Session(services.engine) as session:
+        baselines = _baseline_scores(session, team_id=team_id, user_id=user_id, survey_id=survey_id)
+        sds = {
+            result.instrument_id: sd
+            for result in scores
+            if (sd := baseline_sd(result.instrument_id, store.cohort_baselines(session, team_id=team_id,
+                                                                                instrument=result.instrument_id))) is not None
+        }
+    blocks = score_feedback_blocks(scores, baselines, min_group=settings.compass_min_group, sds=sds)
+    if blocks:
+        text = score_feedback_text(scores, baselines, min_group=settings.compass_min_group, sds=sds)
+        parts.append((f"{feedback_key(survey_id)}:scores", fallback_text(text), blocks))
+    return parts
+
+
+def _baseline_scores(session: Session, *, team_id: str, user_id: str, survey_id: int) -> dict[str, Score]:
+    baselines = {}
+    for instrument_id, response in store.first_responses(session, team_id=team_id, user_id=user_id,
+                                                         excluding_survey_id=survey_id).items():
+        try:
+            baselines[instrument_id] = score(instrument_id, json.loads(response.answers or "[]"))
+        except (ScoringError, ValueError):
+            continue  # an instrument whose wording changed since: no comparison
+    return baselines
+
+
+def deliver_feedback(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    """Clock delivery: feedback that Slack refused at submission time."""
+    survey_id = _survey_id(payload.get("survey_id"))
+    with Session(services.engine) as session:
+        survey = store.get_survey(session, survey_id=survey_id) if survey_id else None
+        responses = store.responses_of(session, survey_id=survey_id) if survey is not None else []
+    if survey is None or survey.status != store.COMPLETED:
+        raise DropDelivery("no completed survey")
+    scores = []
+    for response in responses:
+        try:
+            scores.append(score(response.instrument, json.loads(response.answers or "[]")))
+        except (ScoringError, ValueError):
+            continue
+    since = (survey.completed_at or action.due_at) - timedelta(hours=1)
+    for key, text, blocks in feedback_parts(services, survey_id=survey.id, team_id=survey.team_id,
+                                            user_id=survey.slack_user_id, scores=scores):
+        if find_delivered(client, channel=survey.slack_user_id, key=key, since=since) is None:
+            _post_keyed(client, channel=survey.slack_user_id, key=key, text=text, blocks=blocks)
+
+
+DELIVERIES = {
+    BASELINE_KIND: deliver_wave_survey,
+    FOLLOWUP_KIND: deliver_wave_survey,
+    PULSE_KIND: deliver_pulse,
+    REMINDER_KIND: deliver_reminder,
+    CLOSE_KIND: deliver_close,
+    FEEDBACK_KIND: deliver_feedback,
+}
+
+
+# ---------------------------------------------------------------- App Home
+
+
+@dataclass(frozen=True)
+class TrendLine:
+    title: str
+    sparkline: str
+    values: list[str]
+    maximum: int
+    higher_is_better: bool
+    baseline: str | None
+
+
+def sparkline(values: Sequence[float], low: float, high: float) -> str:
+    span = (high - low) or 1
+    return "".join(SPARK[min(len(SPARK) - 1, max(0, round((v - low) / span * (len(SPARK) - 1))))] for v in values)
+
+
+def home_section(services: Services, session: Session, *, member: Member) -> list:
+    """The person's own open check-in and trend; only ever built for their own Home tab."""
+    catalogue = default_catalogue()
+    survey = store.open_survey(session, team_id=member.team_id, user_id=member.slack_user_id)
+    history = store.personal_history(session, team_id=member.team_id, user_id=member.slack_user_id)
+    first = store.first_responses(session, team_id=member.team_id, user_id=member.slack_user_id)
+    lines = []
+    for instrument_id, points in history.items():
+        try:
+            instrument = catalogue.instrument(instrument_id)
+        except UnknownInstrument:
+            continue
+        if not instrument.personal_feedback:
+            continue
+        baseline = first.get(instrument_id)
+        lines.append(TrendLine(
+            title=instrument.title,
+            sparkline=sparkline([p.value for p in points], instrument.minimum, instrument.maximum),
+            values=[f"{p.value:g}" for p in points],
+            maximum=instrument.maximum,
+            higher_is_better=instrument.higher_is_better,
+            baseline=f"{baseline.score:g}" if baseline is not None and len(points) > 1 else None,
+        ))
+    if survey is None and not lines:
+        return []
+    open_info = {"minutes": _minutes(survey)} if survey is not None else None
+    blocks: list = section_blocks(render("pulse_home.j2", open_survey=open_info, lines=lines))
+    if survey is not None:
+        blocks.append(ActionsBlock(block_id="home_checkin", elements=[
+            ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary"),
+        ]))
+    return blocks

@@ -1,0 +1,168 @@
+"""Surveys and their answers. Keyword-only data access.
+
+A person has at most one open survey (status ``sent``) at a time; callers take
+:func:`lock_person` first so two deliveries for the same person cannot both open one.
+Answers are read here only for their owner (feedback, App Home) or as cohort
+baselines without identities; the admin report has its own aggregate queries in
+``storage.reports``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from bot.scoring import Score
+from storage.db import utcnow
+from storage.models import Member, Survey, SurveyResponse
+
+SENT, COMPLETED, EXPIRED = "sent", "completed", "expired"
+
+
+class SurveyNotOpen(Exception):
+    """The survey is unknown, someone else's, already answered or closed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason  # not_found | completed | expired
+
+
+def lock_person(session: Session, *, team_id: str, user_id: str) -> Member | None:
+    """The member row, locked until the transaction ends (PostgreSQL; SQLite runs one clock)."""
+    return session.exec(
+        select(Member).where(Member.team_id == team_id, Member.slack_user_id == user_id).with_for_update()
+    ).first()
+
+
+def get_survey(session: Session, *, survey_id: int) -> Survey | None:
+    return session.get(Survey, survey_id)
+
+
+def survey_for_wave(session: Session, *, team_id: str, user_id: str, wave: str) -> Survey | None:
+    return session.exec(
+        select(Survey).where(Survey.team_id == team_id, Survey.slack_user_id == user_id, Survey.wave == wave)
+    ).first()
+
+
+def open_survey(session: Session, *, team_id: str, user_id: str) -> Survey | None:
+    return session.exec(
+        select(Survey)
+        .where(Survey.team_id == team_id, Survey.slack_user_id == user_id, Survey.status == SENT)
+        .order_by(col(Survey.sent_at).desc())
+    ).first()
+
+
+def start_survey(
+    session: Session, *, team_id: str, user_id: str, kind: str, wave: str, instruments: Sequence[str],
+    now: datetime | None = None,
+) -> Survey:
+    survey = Survey(
+        team_id=team_id, slack_user_id=user_id, kind=kind, wave=wave, instruments=",".join(instruments),
+        status=SENT, sent_at=now or utcnow(),
+    )
+    session.add(survey)
+    session.flush()
+    return survey
+
+
+def expire_survey(session: Session, *, survey: Survey) -> bool:
+    """Close an unanswered survey; False when it was no longer open."""
+    if survey.status != SENT:
+        return False
+    survey.status = EXPIRED
+    session.add(survey)
+    session.flush()
+    return True
+
+
+def mark_reminded(session: Session, *, survey_id: int, now: datetime | None = None) -> None:
+    survey = session.get(Survey, survey_id)
+    if survey is not None:
+        survey.reminded_at = now or utcnow()
+        session.add(survey)
+
+
+def instruments_of(survey: Survey) -> list[str]:
+    return [item for item in survey.instruments.split(",") if item]
+
+
+def complete_survey(
+    session: Session, *, survey_id: int, team_id: str, user_id: str, scores: Sequence[Score], now: datetime | None = None
+) -> Survey:
+    """Store the answers and close the survey, once: a second submission finds it completed."""
+    survey = session.exec(select(Survey).where(Survey.id == survey_id).with_for_update()).first()
+    if survey is None or survey.team_id != team_id or survey.slack_user_id != user_id:
+        raise SurveyNotOpen("not_found")
+    if survey.status != SENT:
+        raise SurveyNotOpen(survey.status)
+    now = now or utcnow()
+    for result in scores:
+        session.add(
+            SurveyResponse(
+                survey_id=survey.id, team_id=team_id, slack_user_id=user_id, instrument=result.instrument_id,
+                answers=json.dumps(list(result.answers)), score=float(result.value),
+                flags=json.dumps(sorted(result.flags)), answered_at=now,
+            )
+        )
+    survey.status = COMPLETED
+    survey.completed_at = now
+    session.add(survey)
+    session.flush()
+    return survey
+
+
+def responses_of(session: Session, *, survey_id: int) -> list[SurveyResponse]:
+    return list(session.exec(select(SurveyResponse).where(SurveyResponse.survey_id == survey_id).order_by(SurveyResponse.id)))
+
+
+def first_responses(session: Session, *, team_id: str, user_id: str, excluding_survey_id: int | None = None) -> dict[str, SurveyResponse]:
+    """The person's first answer to each instrument: their baseline."""
+    query = select(SurveyResponse).where(SurveyResponse.team_id == team_id, SurveyResponse.slack_user_id == user_id)
+    if excluding_survey_id is not None:
+        query = query.where(SurveyResponse.survey_id != excluding_survey_id)
+    first: dict[str, SurveyResponse] = {}
+    for response in session.exec(query.order_by(SurveyResponse.answered_at, SurveyResponse.id)):
+        first.setdefault(response.instrument, response)
+    return first
+
+
+def cohort_baselines(session: Session, *, team_id: str, instrument: str) -> list[float]:
+    """Each person's first value of an instrument (no identities): the cohort's baseline spread."""
+    first_time = (
+        select(SurveyResponse.slack_user_id, func.min(SurveyResponse.answered_at).label("first_at"))
+        .where(SurveyResponse.team_id == team_id, SurveyResponse.instrument == instrument)
+        .group_by(SurveyResponse.slack_user_id)
+        .subquery()
+    )
+    rows = session.exec(
+        select(SurveyResponse.slack_user_id, func.min(SurveyResponse.score))
+        .join(first_time, (first_time.c.slack_user_id == SurveyResponse.slack_user_id)
+              & (first_time.c.first_at == SurveyResponse.answered_at))
+        .where(SurveyResponse.team_id == team_id, SurveyResponse.instrument == instrument)
+        .group_by(SurveyResponse.slack_user_id)
+    )
+    return [float(value) for _, value in rows]
+
+
+@dataclass(frozen=True)
+class HistoryPoint:
+    answered_at: datetime
+    value: float
+
+
+def personal_history(session: Session, *, team_id: str, user_id: str, per_instrument: int = 8) -> dict[str, list[HistoryPoint]]:
+    """The person's own scores, oldest first, the most recent ``per_instrument`` of each instrument."""
+    history: dict[str, list[HistoryPoint]] = {}
+    rows = session.exec(
+        select(SurveyResponse.instrument, SurveyResponse.answered_at, SurveyResponse.score)
+        .where(SurveyResponse.team_id == team_id, SurveyResponse.slack_user_id == user_id)
+        .order_by(SurveyResponse.answered_at, SurveyResponse.id)
+    )
+    for instrument, answered_at, value in rows:
+        history.setdefault(instrument, []).append(HistoryPoint(answered_at, value))
+    return {instrument: points[-per_instrument:] for instrument, points in history.items()}
