@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import freezegun
@@ -79,6 +80,21 @@ def settings(standin, database_url):  # noqa: ANN001
         compass_admins=ADMIN_ID,
         compass_timezone="America/New_York",
     )
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path, standin, database_url):  # noqa: ANN001
+    """The environment `compass-bot` reads, pointed at the stand-in and the test database."""
+    monkeypatch.chdir(tmp_path)
+    for key in list(os.environ):
+        if key.startswith(("SLACK_", "COMPASS_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+    monkeypatch.setenv("SLACK_API_URL", standin.url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("COMPASS_ADMINS", ADMIN_ID)
+    return tmp_path
 
 
 @pytest.fixture

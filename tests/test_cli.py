@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from bot.cli import build_parser, main
 from storage.models import AuditEntry, Member
-from tests.conftest import ADMIN_ID, BOT_TOKEN, SIGNING_SECRET, TEAM_ID
+from tests.conftest import ADMIN_ID, TEAM_ID
 from tests.support.forms import join_values
 from tests.support.waiting import eventually
 
@@ -85,20 +85,6 @@ def test_db_upgrade_creates_the_schema(tmp_path):
     result = run_cli("db", "upgrade", env={"DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db"}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "revision 0" in result.stdout
-
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path, standin, database_url):  # noqa: ANN001
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith(("SLACK_", "COMPASS_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("SLACK_API_URL", standin.url)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("COMPASS_ADMINS", ADMIN_ID)
-    return tmp_path
 
 
 def members(engine) -> dict[str, Member]:  # noqa: ANN001

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date
 
 from tests.support.clock import frozen
-from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
 from storage.models import AuditEntry, Member, ScheduledAction
-from tests.conftest import ADMIN_ID, TEAM_ID
+from tests.conftest import ADMIN_ID
 from tests.support.forms import join_values
 from tests.support.waiting import eventually
 

@@ -6,12 +6,10 @@ Signed Slack requests in; Slack Web API calls (the stand-in) and database rows o
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import icalendar
-import pytest
 from sqlmodel import Session, select
 
 from bot.clock import Clock
@@ -20,7 +18,7 @@ from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.models import Group, GroupMember, GroupSession, Member, ScheduledAction
 from storage.workspaces import ensure_workspace
-from tests.conftest import ADMIN_ID, BOT_TOKEN, SIGNING_SECRET, TEAM_ID
+from tests.conftest import ADMIN_ID, TEAM_ID
 from tests.support.clock import frozen
 from tests.support.waiting import eventually
 
@@ -342,20 +340,6 @@ def test_compass_schedule_sets_or_moves_the_time_and_refuses_politely(slack, sta
 
 
 # --- the command line -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli_env(monkeypatch, tmp_path, standin, database_url):  # noqa: ANN001
-    monkeypatch.chdir(tmp_path)
-    for key in list(os.environ):
-        if key.startswith(("SLACK_", "COMPASS_")):
-            monkeypatch.delenv(key)
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_SIGNING_SECRET", SIGNING_SECRET)
-    monkeypatch.setenv("SLACK_API_URL", standin.url)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("COMPASS_ADMINS", ADMIN_ID)
-    return tmp_path
 
 
 def test_cli_dry_run_previews_enrolled_members_and_saves_nothing(cli_env, engine, standin, capsys):
