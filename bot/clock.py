@@ -12,6 +12,8 @@ import fcntl
 import logging
 import os
 import socket
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -51,6 +53,13 @@ class TickReport:
     failed: int = 0
     dropped: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, outcome: str, kind: str | None = None) -> None:
+        with self._lock:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+            if kind is not None:
+                self.kinds[kind] = self.kinds.get(kind, 0) + 1
 
     def total(self) -> int:
         return self.delivered + self.retried + self.failed + self.dropped
@@ -74,17 +83,41 @@ def backoff(attempts: int) -> timedelta:
     return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+def lane_of(row: ScheduledAction) -> str:
+    """Deliveries for one person (or one group, or one pairing round) keep their order; lanes run side by side."""
+    if row.subject_user_id:
+        return f"{row.team_id}:user:{row.subject_user_id}"
+    payload = schedule.payload_of(row)
+    for field_name in ("group_id", "round_id", "pair_id"):
+        if payload.get(field_name) is not None:
+            return f"{row.team_id}:{field_name}:{payload[field_name]}"
+    return row.key
+
+
+def in_lanes(rows: list[ScheduledAction]) -> list[list[ScheduledAction]]:
+    lanes: dict[str, list[ScheduledAction]] = {}
+    for row in rows:
+        lanes.setdefault(lane_of(row), []).append(row)
+    return list(lanes.values())
+
+
 class Clock:
-    """Claims small batches (``batch`` rows) so that one batch, slowed by Slack's rate limits,
-    finishes well inside its lease and no second clock can take the same rows."""
+    """Delivers due rows with ``workers`` threads, so that Slack's rate limits (the shared,
+    blocking limiter in bot.slack_client), not each call's latency, set the pace of a tick.
+
+    Rows are claimed in small batches (``batch``) and only while fewer than two lanes per
+    worker wait, so every claimed row starts well inside its lease and no second clock can
+    take the same rows.
+    """
 
     def __init__(self, services: Services, *, worker_id: str | None = None, batch: int = 20,
-                 lease: timedelta = timedelta(minutes=5), max_attempts: int = MAX_ATTEMPTS):
+                 lease: timedelta = timedelta(minutes=5), max_attempts: int = MAX_ATTEMPTS, workers: int | None = None):
         self.services = services
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.batch = batch
         self.lease = lease
         self.max_attempts = max_attempts
+        self.workers = workers or services.settings.compass_clock_workers
         self.handlers = delivery_handlers()
         self.on_failure = failure_hooks()
 
@@ -92,12 +125,8 @@ class Clock:
         """Deliver everything due now; safe to call at any time, from any number of processes."""
         report = TickReport()
         try:
-            while True:
-                rows = schedule.claim_due(self.services.engine, worker_id=self.worker_id, lease=self.lease, limit=self.batch)
-                if not rows:
-                    break
-                for row in rows:
-                    self._deliver(row, report)
+            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="clock") as pool:
+                self._deliver_due(pool, report)
             with session_scope(self.services.engine) as session:
                 prune(session)
         except SQLAlchemyError:
@@ -106,19 +135,46 @@ class Clock:
             log.info("clock: delivered %d, retrying %d, failed %d, dropped %d", report.delivered, report.retried, report.failed, report.dropped)
         return report
 
+    def _deliver_due(self, pool: ThreadPoolExecutor, report: TickReport) -> None:
+        in_flight: set[Future] = set()
+        nothing_due = False
+        try:
+            while True:
+                if not nothing_due and len(in_flight) < 2 * self.workers:
+                    rows = schedule.claim_due(self.services.engine, worker_id=self.worker_id, lease=self.lease, limit=self.batch)
+                    if rows:
+                        in_flight.update(pool.submit(self._deliver_lane, lane, report) for lane in in_lanes(rows))
+                        continue
+                    nothing_due = True
+                if not in_flight:
+                    return
+                _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                # A finished delivery may have scheduled a follow-up that is due at once.
+                nothing_due = False
+        finally:
+            # Everything claimed is finished (or handed back by its lease) before the tick ends.
+            wait(in_flight)
+
+    def _deliver_lane(self, lane: list[ScheduledAction], report: TickReport) -> None:
+        for row in lane:
+            try:
+                self._deliver(row, report)
+            except Exception:  # noqa: BLE001 - e.g. the database went away while recording the outcome
+                log.exception("clock: could not finish %s; its lease will hand it back", row.key)
+
     def _deliver(self, row: ScheduledAction, report: TickReport) -> None:
         engine = self.services.engine
         handler = self.handlers.get(row.kind)
         if handler is None:
             schedule.fail(engine, row, worker_id=self.worker_id, error=f"no handler for {row.kind}")
-            report.failed += 1
+            report.count("failed")
             return
         try:
             handler(self.services, self.services.clients.for_team(row.team_id), row, schedule.payload_of(row))
         except DropDelivery as exc:
             log.info("clock: dropped %s: %s", row.key, exc)
             schedule.drop(engine, row, worker_id=self.worker_id, reason=str(exc))
-            report.dropped += 1
+            report.count("dropped")
             return
         except (RetryLater, SQLAlchemyError, OSError) as exc:
             self._retry_or_fail(row, f"{type(exc).__name__}: {exc}", report)
@@ -131,8 +187,7 @@ class Clock:
             self._retry_or_fail(row, f"{type(exc).__name__}: {exc}", report)
             return
         schedule.complete(engine, row, worker_id=self.worker_id)
-        report.delivered += 1
-        report.kinds[row.kind] = report.kinds.get(row.kind, 0) + 1
+        report.count("delivered", row.kind)
 
     def _retry_or_fail(self, row: ScheduledAction, error: str, report: TickReport) -> None:
         if row.attempts >= self.max_attempts:
@@ -141,12 +196,12 @@ class Clock:
         retry_at = utcnow() + backoff(row.attempts)
         log.warning("clock: %s failed (attempt %d), retrying at %s: %s", row.key, row.attempts, retry_at.isoformat(), error)
         schedule.retry_later(self.services.engine, row, worker_id=self.worker_id, retry_at=retry_at, error=error)
-        report.retried += 1
+        report.count("retried")
 
     def _fail(self, row: ScheduledAction, error: str, report: TickReport) -> None:
         log.error("clock: %s failed for good after %d attempt(s): %s", row.key, row.attempts, error)
         schedule.fail(self.services.engine, row, worker_id=self.worker_id, error=error)
-        report.failed += 1
+        report.count("failed")
         hook = self.on_failure.get(row.kind)
         if hook is not None:
             try:

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     compass_emergency_number: str = "911"
     # Slack does not publish the workspace-wide chat.postMessage budget; this is ours.
     compass_posts_per_minute: int = Field(default=300, ge=1, le=10_000)
+    # Deliveries in flight at once in one clock; the rate limiter, not this, sets the pace.
+    compass_clock_workers: int = Field(default=8, ge=1, le=64)
     compass_crisis_resources: str = (
         "Call or text *988* (Suicide & Crisis Lifeline), any time.;"
         "Physician Support Line *1-888-409-0141* (free, confidential, volunteer psychiatrists)."

@@ -50,6 +50,10 @@ METHOD_TIERS = {
     "files.info": 4,
 }
 POST_MESSAGE = "chat.postMessage"
+# The limiter refills a little slower than Slack does: concurrent calls reach Slack slightly
+# out of the order their tokens were granted (threads, network jitter), and this slack keeps
+# one that arrives early from finding Slack's bucket empty (a 429).
+HEADROOM = 0.97
 POSTS_PER_CHANNEL_PER_SECOND = 1.0
 DEFAULT_POSTS_PER_MINUTE = 300
 
@@ -101,11 +105,15 @@ class SlackRateLimiter:
         *,
         posts_per_minute: float = DEFAULT_POSTS_PER_MINUTE,
         scale: float = 1.0,
+        headroom: float = HEADROOM,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
         if scale <= 0 or posts_per_minute <= 0:
             raise ValueError("rate-limit budgets must be positive")
+        if not 0 < headroom <= 1:
+            raise ValueError("headroom must be in (0, 1]")
+        self.headroom = headroom
         self.posts_per_minute = posts_per_minute
         self.scale = scale
         self._clock = clock
@@ -134,6 +142,6 @@ class SlackRateLimiter:
             key = (workspace, method, (channel or "") if scope == "channel" else "*")
             bucket = self._buckets.get(key)
             if bucket is None:
-                bucket = self._buckets[key] = TokenBucket(capacity, per_second, capacity, now)
+                bucket = self._buckets[key] = TokenBucket(capacity, per_second * self.headroom, capacity, now)
             buckets.append(bucket)
         return buckets

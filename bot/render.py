@@ -128,7 +128,8 @@ def check_blocks(blocks: Sequence[Block | dict], *, surface: str = "message") ->
 def fallback_text(text: str) -> str:
     """The notification/fallback ``text`` of a message: one short line."""
     first = text.strip().splitlines()[0] if text.strip() else ""
-    first = re.sub(r"[*_~`]", "", first)
+    # Emphasis marks go; an underscore inside a word stays (emoji such as :palm_tree:).
+    first = re.sub(r"[*~`]|(?<!\w)_|_(?!\w)", "", first)
     return first[:300]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.rate_limits import SlackRateLimiter
+from bot.rate_limits import HEADROOM, SlackRateLimiter
 
 
 class FakeTime:
@@ -27,7 +27,7 @@ def test_posts_to_one_channel_go_out_once_a_second():
     slack = limiter(fake)
     for _ in range(5):
         slack.acquire("chat.postMessage", workspace="xoxb-1", channel="C1")
-    assert fake.now == pytest.approx(4.0)
+    assert fake.now == pytest.approx(4.0 / HEADROOM)
 
 
 def test_posts_to_many_channels_share_the_workspace_budget():
@@ -35,7 +35,7 @@ def test_posts_to_many_channels_share_the_workspace_budget():
     slack = limiter(fake, posts_per_minute=300)
     for n in range(400):
         slack.acquire("chat.postMessage", workspace="xoxb-1", channel=f"C{n}")
-    assert fake.now == pytest.approx(100 / 5, rel=1e-6)  # 300 at once, then 5 a second
+    assert fake.now == pytest.approx(100 / 5 / HEADROOM, rel=1e-6)  # 300 at once, then (a little under) 5 a second
 
 
 def test_tiered_methods_follow_their_tier():
@@ -43,7 +43,7 @@ def test_tiered_methods_follow_their_tier():
     slack = limiter(fake)
     for _ in range(25):
         slack.acquire("conversations.create", workspace="xoxb-1")  # Tier 2: 20 a minute
-    assert fake.now == pytest.approx(5 * 3.0)
+    assert fake.now == pytest.approx(5 * 3.0 / HEADROOM)
     before = fake.now
     for _ in range(100):
         slack.acquire("views.publish", workspace="xoxb-1")  # Tier 4: a burst of 100 is fine
@@ -65,9 +65,19 @@ def test_scale_multiplies_every_budget():
     slack = limiter(fake, scale=10)
     for _ in range(11):
         slack.acquire("chat.postMessage", workspace="xoxb-1", channel="C1")
-    assert fake.now == pytest.approx(0.1)
+    assert fake.now == pytest.approx(0.1 / HEADROOM)
 
 
 def test_budgets_must_be_positive():
     with pytest.raises(ValueError):
         SlackRateLimiter(posts_per_minute=0)
+
+
+def test_headroom_one_spends_exactly_slacks_budget():
+    fake = FakeTime()
+    slack = limiter(fake, headroom=1.0)
+    for _ in range(5):
+        slack.acquire("chat.postMessage", workspace="xoxb-1", channel="C1")
+    assert fake.now == pytest.approx(4.0)
+    with pytest.raises(ValueError):
+        SlackRateLimiter(headroom=1.5)

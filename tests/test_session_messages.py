@@ -316,3 +316,9 @@ def test_topic_choice_values_round_trip():
     for bad in ("", "nocolon", ":slug", "12:"):
         with pytest.raises(ValueError):
             parse_topic_choice_value(bad)
+
+
+def test_notification_text_drops_emphasis_but_keeps_emoji():
+    from bot.render import fallback_text
+
+    assert fallback_text("*Session 3* is _today_ :palm_tree: at `18:00`\nmore") == "Session 3 is today :palm_tree: at 18:00"
