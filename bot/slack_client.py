@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.error import URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -49,9 +50,28 @@ FRIENDLY_ERRORS = {
 DEFAULT_FRIENDLY = "Slack had a problem with that just now. Nothing you entered was lost; please try again in a minute."
 
 
+# A lost connection after Slack got one of these may still have had its effect; sending it
+# again on the spot could post twice. The clock retries them instead, and looks for the
+# earlier post's metadata first (bot.delivery.post_once).
+NOT_SAFE_TO_RESEND = ("chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage", "conversations.create",
+                      "files.completeUploadExternal")
+
+
+class ResendSafelyRetryHandler(ConnectionErrorRetryHandler):
+    """Retries connection errors, except where the request may have reached Slack and must not repeat."""
+
+    def _can_retry(self, *, state, request, response=None, error=None) -> bool:  # noqa: ANN001
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        if not request.url.rstrip("/").endswith(NOT_SAFE_TO_RESEND):
+            return True
+        # Refused before anything was sent: nothing happened at Slack, so sending again is safe.
+        return isinstance(error, URLError) and isinstance(error.reason, ConnectionRefusedError)
+
+
 def retry_handlers(max_retries: int = 3) -> list:
     return [
-        ConnectionErrorRetryHandler(max_retry_count=max_retries),
+        ResendSafelyRetryHandler(max_retry_count=max_retries),
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
         ServerErrorRetryHandler(max_retry_count=max_retries),
     ]

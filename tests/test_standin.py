@@ -920,3 +920,12 @@ def test_rate_limited_calls_are_retried_once_the_budget_refills(standin, channel
     assert [c.status for c in standin.calls_to("conversations.setTopic")] == [200, 200, 429, 200]
     assert client.conversations_info(channel=channels.general)["channel"]["topic"]["value"] == "three"
     assert now[0] == 30.0
+
+
+def test_reset_after_runs_the_method_then_drops_the_connection(standin, channels):
+    client = WebClient(token=TOKEN, base_url=standin.url, retry_handlers=[])
+    standin.inject("chat.postMessage", reset_after=True)
+    with pytest.raises(ConnectionError):
+        client.chat_postMessage(channel=channels.general, text="Slack got this")
+    assert [m["text"] for m in standin.messages(channels.general)] == ["Slack got this"]
+    assert standin.calls_to("chat.postMessage")[0].status is None

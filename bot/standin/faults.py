@@ -18,6 +18,7 @@ class Fault:
     retry_after: int | None = None
     delay: float = 0.0
     reset: bool = False
+    reset_after: bool = False  # do the work, then drop the connection: Slack acted, the answer was lost
     remaining: int = 1
 
     def __post_init__(self) -> None:
@@ -35,8 +36,10 @@ class Fault:
             raise ValueError("status 200 needs an error to inject")
         if self.delay < 0:
             raise ValueError("delay must not be negative")
-        if self.status is None and self.error is None and not self.delay and not self.reset:
-            raise ValueError("inject needs status, error, retry_after, delay or reset")
+        if self.status is None and self.error is None and not self.delay and not self.reset and not self.reset_after:
+            raise ValueError("inject needs status, error, retry_after, delay, reset or reset_after")
+        if self.reset_after and (self.reset or self.status is not None or self.error is not None):
+            raise ValueError("reset_after lets the method run; it cannot be combined with an error or reset")
 
     @property
     def replaces_answer(self) -> bool:

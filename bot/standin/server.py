@@ -376,6 +376,7 @@ class SlackStandIn:
         retry_after: int | None = None,
         delay: float | None = None,
         reset: bool = False,
+        reset_after: bool = False,
         times: int = 1,
     ) -> None:
         """Make the next ``times`` calls of a method (``"*"``: any) fail.
@@ -384,7 +385,8 @@ class SlackStandIn:
         body such as ``missing_scope`` (HTTP 200 unless ``status`` says otherwise);
         ``retry_after``: seconds, implies 429; ``reset``: drop the connection without an answer.
         Those skip the method. ``delay`` alone lets the method run and answers late, as when
-        Slack did the work but the answer was slow.
+        Slack did the work but the answer was slow; ``reset_after`` lets it run and then drops
+        the connection, as when Slack did the work but the answer was lost.
         """
         if method_or_star != ANY_METHOD and method_or_star not in METHODS and method_or_star != UPLOAD_CALL:
             raise ValueError(f"the stand-in does not implement {method_or_star!r}")
@@ -396,6 +398,7 @@ class SlackStandIn:
                 retry_after=retry_after,
                 delay=delay or 0.0,
                 reset=reset,
+                reset_after=reset_after,
                 remaining=times,
             )
         )
@@ -452,6 +455,7 @@ class SlackStandIn:
             answer = _Answer(drop=True) if fault.reset else _json_answer(*fault.answer())
         else:
             answer = self._execute(call, parse_error)
+            answer.drop = fault is not None and fault.reset_after
         answer.delay = self.latency + (fault.delay if fault is not None else 0.0)
         with self._ws.lock:
             call.status = None if answer.drop else answer.status
