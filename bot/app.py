@@ -44,7 +44,7 @@ def build_app(services: Services) -> App:
             **common,
         )
     else:
-        app = App(token=settings.slack_bot_token, client=services.clients.default, **common)
+        app = App(client=services.clients.default, **common)  # the client carries the bot token
 
     @app.middleware
     def skip_event_retries(body, next):  # noqa: ANN001, A002
