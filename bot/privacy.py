@@ -61,8 +61,6 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_array, hstack
 
 DEFAULT_MIN_GROUP = 5
 MIN_GROUP_FLOOR = 3
@@ -243,6 +241,11 @@ def _least_derivable_atoms(
     atom. For every atom, the combination of shown rows must equal the choice
     (zero for atoms that cannot be chosen).
     """
+    # Imported here: SciPy's optimiser costs every process most of a second at start, and only
+    # reports with overlapping small cells ever get this far.
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_array, hstack
+
     n_rows, n_atoms = shown_by_atom.shape
     choice = np.zeros((n_atoms, len(exposed)))
     choice[exposed, np.arange(len(exposed))] = -1.0

@@ -28,10 +28,10 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date
 from typing import Iterable, Literal, Mapping, Sequence, TextIO
 
-from scipy import stats
 
 from bot.instruments import Catalogue, default_catalogue
 from bot.people import CareerStage
@@ -47,7 +47,7 @@ DEFAULT_TABLES: tuple[tuple[str, ...], ...] = (
     ("department", "career_stage"),
 )
 CONFIDENCE = 0.95
-_Z = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))
+_Z = statistics.NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
 OVERALL_LABEL = "All respondents"
 
 MetricKind = Literal["mean", "percent", "change"]
@@ -304,8 +304,17 @@ def mean_interval(values: Sequence[float]) -> tuple[float, float, float]:
     if n < 2:
         raise ValueError("a confidence interval needs at least two values")
     mean = statistics.fmean(values)
-    half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
+    half_width = t_quantile(n - 1) * statistics.stdev(values) / math.sqrt(n)
     return mean, mean - half_width, mean + half_width
+
+
+@lru_cache(maxsize=1024)
+def t_quantile(degrees_of_freedom: float) -> float:
+    """The two-sided 95% quantile of Student's t. SciPy is imported on first use: it costs every
+    process (web, clock, CLI) about a second at start, and most never need it."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, degrees_of_freedom))
 
 
 def wilson_interval(successes: int, n: int) -> tuple[float, float]:
