@@ -20,6 +20,7 @@ from storage.models import ScheduledAction
 log = logging.getLogger(__name__)
 METADATA_EVENT = "compass_delivery"
 HISTORY_WINDOW = timedelta(days=3)
+MAX_HISTORY_PAGES = 10
 
 
 class RetryLater(Exception):
@@ -73,12 +74,19 @@ def find_delivered(client: WebClient, *, channel: str, key: str, since: datetime
     if channel.startswith(("U", "W")):
         opened = ensure_ok(call(client, "conversations.open", users=channel), "conversations.open")
         channel = opened["channel"]["id"]
-    history = ensure_ok(
-        call(client, "conversations.history", channel=channel, oldest=f"{since.timestamp():.6f}", include_all_metadata=True, limit=200),
-        "conversations.history",
-    )
-    for message in history.get("messages", []):
-        metadata = message.get("metadata") or {}
-        if metadata.get("event_type") == METADATA_EVENT and (metadata.get("event_payload") or {}).get("key") == key:
-            return {"ok": True, "channel": channel, "ts": message.get("ts"), "message": message}
-    return None
+    # Every page within the window: a busy channel may hold more than one page since the due time.
+    cursor = None
+    for _ in range(MAX_HISTORY_PAGES):
+        history = ensure_ok(
+            call(client, "conversations.history", channel=channel, oldest=f"{since.timestamp():.6f}", include_all_metadata=True,
+                 limit=200, cursor=cursor),
+            "conversations.history",
+        )
+        for message in history.get("messages", []):
+            metadata = message.get("metadata") or {}
+            if metadata.get("event_type") == METADATA_EVENT and (metadata.get("event_payload") or {}).get("key") == key:
+                return {"ok": True, "channel": channel, "ts": message.get("ts"), "message": message}
+        cursor = (history.get("response_metadata") or {}).get("next_cursor")
+        if not history.get("has_more") or not cursor:
+            return None
+    raise RetryLater(f"{key}: more than {MAX_HISTORY_PAGES} pages of history to search")

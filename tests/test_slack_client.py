@@ -41,3 +41,14 @@ def test_the_clock_retry_finds_the_post_slack_already_accepted(standin):
     found = post_once(client, action(attempts=2), channel="U0ANA", text="Session 1 starts now")
     assert found["ts"] == standin.dm_messages("U0ANA")[0]["ts"]
     assert len(standin.dm_messages("U0ANA")) == 1
+
+
+def test_the_lookup_reads_every_page_of_a_busy_conversation(standin):
+    client = make_client(BOT_TOKEN, standin.url)
+    earlier = post_once(client, action(attempts=1), channel="U0ANA", text="Session 1 starts now")
+    for n in range(250):
+        assert call(client, "chat.postMessage", channel="U0ANA", text=f"later message {n}").ok
+    found = post_once(client, action(attempts=2), channel="U0ANA", text="Session 1 starts now")
+    assert found["ts"] == earlier["ts"]
+    assert len(standin.dm_messages("U0ANA")) == 251
+    assert len(standin.calls_to("conversations.history")) == 2
