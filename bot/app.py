@@ -7,6 +7,7 @@ import logging
 from slack_bolt import App, BoltResponse
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.flows import FLOWS
 from bot.flows.commands import CommandRouter
@@ -14,6 +15,9 @@ from bot.manifest import BOT_SCOPES
 from bot.services import Services
 from bot.slack_client import make_client
 from storage.events import first_delivery
+
+# The one 5xx the endpoint sends: an event it could not record, so that Slack retries it.
+EVENT_RETRY_STATUS = 503
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,16 @@ def build_app(services: Services) -> App:
     @app.middleware
     def skip_event_retries(body, next):  # noqa: ANN001, A002
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not first_delivery(services.engine, event_id=event_id, team_id=body.get("team_id", "")):
+        if not event_id:
+            return next()
+        try:
+            first = first_delivery(services.engine, event_id=event_id, team_id=body.get("team_id", ""))
+        except SQLAlchemyError:
+            # Unrecorded, so not handled: Slack sends an event again after a 5xx, and the retry
+            # (once the database is back) is handled exactly once.
+            log.warning("event %s arrived while the database is unreachable; asking Slack to retry it", event_id)
+            return BoltResponse(status=EVENT_RETRY_STATUS, body="database unavailable; please retry")
+        if not first:
             log.info("event %s already handled; ignoring Slack's retry", event_id)
             return BoltResponse(status=200, body="")
         return next()

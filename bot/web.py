@@ -6,8 +6,8 @@ malformed or unknown payload is a 400 with a log line, never a 500 or a tracebac
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from urllib.parse import parse_qs
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bot.app import EVENT_RETRY_STATUS
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -33,36 +34,123 @@ class BadRequest(Exception):
     pass
 
 
-def classify(body: str, content_type: str) -> str:
-    """Which kind of Slack request this body is; raises BadRequest if it is none."""
-    if content_type.startswith("application/json"):
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise BadRequest("body is not valid JSON") from None
-        if not isinstance(payload, dict) or payload.get("type") not in EVENT_TYPES:
-            raise BadRequest(f"unknown event payload type {payload.get('type') if isinstance(payload, dict) else None!r}")
+# The fields Bolt reads to route a request and to build its context, and the shapes Slack gives
+# them. Bolt assumes these shapes; a signed request that breaks them is malformed, not a crash.
+# Slack IDs (U0123ABCD, T…, C…, Ev…) are short and plain; the database keeps them in 32 characters.
+SLACK_ID = re.compile(r"[A-Za-z0-9._-]{0,32}")
+ID_FIELDS = ("team", "user", "enterprise", "channel")  # an ID, or an object whose ids are IDs
+ID_TEXT_FIELDS = ("team_id", "user_id", "channel_id", "enterprise_id", "user_team", "api_app_id", "event_id",
+                  "context_team_id", "context_enterprise_id", "app_installed_team_id")
+TEXT_FIELDS = ("type", "thread_ts", "trigger_id", "response_url", "callback_id", "action_id", "block_id",
+               "function_execution_id", "bot_access_token", "private_metadata", "command")
+OBJECT_FIELDS = ("event", "message", "previous_message", "item", "assistant_thread", "function_data", "view", "container",
+                 "state")  # objects, never null: Bolt reads them with .get(key, {})
+LIST_FIELDS = ("authorizations", "response_urls", "actions")  # lists of objects
+
+
+def _not_an_id(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and SLACK_ID.fullmatch(value))
+
+
+def _has_nul(value: object) -> bool:
+    """Slack never sends a NUL character, and PostgreSQL cannot store one."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def shape_problem(payload: dict, path: str = "") -> str | None:
+    """What is wrong with the shape of the fields Bolt relies on, or None."""
+    if not path and _has_nul(payload):
+        return "a NUL character"
+    for key in ID_FIELDS:
+        value = payload.get(key)
+        if isinstance(value, dict):
+            if any(_not_an_id(value.get(k)) for k in ("id", "team_id", "enterprise_id")):
+                return f"{path}{key} has an id that is not a Slack ID"
+        elif _not_an_id(value):
+            return f"{path}{key} is neither a Slack ID nor an object"
+    for key in ID_TEXT_FIELDS:
+        if _not_an_id(payload.get(key)):
+            return f"{path}{key} is not a Slack ID"
+    for key in TEXT_FIELDS:
+        if payload.get(key) is not None and not isinstance(payload[key], str):
+            return f"{path}{key} is not text"
+    for key in OBJECT_FIELDS:
+        if key not in payload:
+            continue
+        value = payload[key]
+        if not isinstance(value, dict):
+            return f"{path}{key} is not an object"
+        problem = shape_problem(value, f"{path}{key}.")
+        if problem:
+            return problem
+    for key in LIST_FIELDS:
+        value = payload.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            return f"{path}{key} is not a list of objects"
+        for index, item in enumerate(value):
+            problem = shape_problem(item, f"{path}{key}[{index}].")
+            if problem:
+                return problem
+    return None
+
+
+def is_ssl_check(body: str, content_type: str) -> bool:
+    """Slack's certificate check of a slash command's URL (a form with ``ssl_check=1``), which wants a 200."""
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return False
+    return parse_qs(body).get("ssl_check") == ["1"]
+
+
+def _is_url(value: object) -> bool:
+    """Slack always sends commands and message clicks a response_url to answer on."""
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def classify(payload: object) -> str:
+    """Which kind of Slack request a body is, as Bolt parsed it; raises BadRequest if it is none.
+
+    Checking Bolt's own reading of the body (not a second parse of it) means the two can never
+    disagree, e.g. on a repeated ``payload`` field or on a form body that starts with ``{``.
+    """
+    if not isinstance(payload, dict):
+        raise BadRequest("the body is not an object")
+    problem = shape_problem(payload)
+    if problem:
+        raise BadRequest(problem)
+    kind = payload.get("type")
+    if kind in EVENT_TYPES:
+        if kind == "event_callback" and not (isinstance(payload.get("event"), dict) and payload["event"].get("type")):
+            raise BadRequest("event_callback payload has no event")
         return "event"
-    form = parse_qs(body, keep_blank_values=True)
-    if "payload" in form:
-        try:
-            payload = json.loads(form["payload"][0])
-        except ValueError:
-            raise BadRequest("interactivity payload is not valid JSON") from None
-        if not isinstance(payload, dict) or payload.get("type") not in INTERACTION_TYPES:
-            raise BadRequest(f"unknown interactivity payload type {payload.get('type') if isinstance(payload, dict) else None!r}")
+    if kind in INTERACTION_TYPES:
         if not isinstance(payload.get("user"), dict) or not payload["user"].get("id"):
             raise BadRequest("interactivity payload has no user")
-        if payload["type"] in ("view_submission", "view_closed") and not (
+        if not isinstance(payload.get("team"), (dict, type(None))):
+            raise BadRequest("interactivity payload's team is not an object")
+        if "response_url" in payload and not _is_url(payload["response_url"]):
+            raise BadRequest("interactivity payload has an unusable response_url")
+        if kind == "block_actions" and (payload.get("container") or {}).get("type") == "message" and "response_url" not in payload:
+            raise BadRequest("a click on a message without a response_url")
+        if kind in ("view_submission", "view_closed") and not (
             isinstance(payload.get("view"), dict) and payload["view"].get("type") and payload["view"].get("callback_id")
         ):
-            raise BadRequest(f"{payload['type']} payload has no usable view")
-        if payload["type"] == "block_actions" and not isinstance(payload.get("actions"), list):
+            raise BadRequest(f"{kind} payload has no usable view")
+        if kind == "block_actions" and not (payload.get("actions") and all(a.get("action_id") for a in payload["actions"])):
             raise BadRequest("block_actions payload has no actions")
         return "interaction"
-    if form.get("command") and form.get("user_id") and form.get("team_id"):
+    if kind is None and payload.get("command") and payload.get("user_id") and payload.get("team_id"):
+        if not _is_url(payload.get("response_url")):
+            raise BadRequest("a command without a usable response_url")
         return "command"
-    raise BadRequest("neither an event, a command nor an interactivity payload")
+    raise BadRequest(f"neither an event, a command nor an interactivity payload (type {kind!r})")
 
 
 def create_web_app(bolt_app: App, services: Services) -> Starlette:
@@ -80,15 +168,24 @@ def create_web_app(bolt_app: App, services: Services) -> Starlette:
         except UnicodeDecodeError:
             log.warning("rejected a Slack request whose body is not UTF-8")
             return PlainTextResponse("malformed request", status_code=400)
-        if not verifier.is_valid_request(body, headers):
+        if is_ssl_check(body, headers.get("content-type", "")):
+            return PlainTextResponse("", status_code=200)  # Slack checking our certificate; nothing to do
+        try:
+            signed = verifier.is_valid_request(body, headers)
+        except (ValueError, TypeError):  # a timestamp that is not a number, a signature that is not ASCII
+            signed = False
+        if not signed:
             log.warning("rejected a request with an invalid or stale Slack signature")
             return PlainTextResponse("invalid signature", status_code=401)
         try:
-            kind = classify(body, headers.get("content-type", ""))
+            bolt_request = BoltRequest(body=body, query=request.url.query, headers=headers)
+            kind = classify(bolt_request.body)
         except BadRequest as exc:
             log.warning("rejected a malformed Slack request: %s", exc)
             return PlainTextResponse("malformed request", status_code=400)
-        bolt_request = BoltRequest(body=body, query=request.url.query, headers=headers)
+        except Exception as exc:  # noqa: BLE001 - Bolt could not even read it (not JSON, not an object, ...)
+            log.warning("rejected a malformed Slack request: %s: %s", type(exc).__name__, exc)
+            return PlainTextResponse("malformed request", status_code=400)
         try:
             bolt_response: BoltResponse = await run_in_threadpool(bolt_app.dispatch, bolt_request)
         except Exception:  # noqa: BLE001 - never a traceback to Slack
@@ -97,6 +194,12 @@ def create_web_app(bolt_app: App, services: Services) -> Starlette:
         if bolt_response.status == 404:
             # No listener for it: Slack must not retry an event we don't handle.
             log.info("no listener for this Slack %s", kind)
+            return PlainTextResponse("", status_code=200 if kind == "event" else 400)
+        if kind == "event" and bolt_response.status == EVENT_RETRY_STATUS:
+            return _to_starlette(bolt_response)
+        if bolt_response.status >= 500:
+            # A listener failed before it answered (the error handler logged why): still never a 5xx.
+            log.warning("a Slack %s listener failed before answering", kind)
             return PlainTextResponse("", status_code=200 if kind == "event" else 400)
         return _to_starlette(bolt_response)
 

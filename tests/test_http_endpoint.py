@@ -79,3 +79,13 @@ def test_healthz_reports_the_database(bot, tmp_path):
     response = httpx.get(f"{bot.url}/healthz")
     assert response.status_code == 503
     assert response.json()["ok"] is False
+
+
+def test_slacks_certificate_check_gets_a_200_and_touches_nothing(bot, standin):
+    import httpx
+
+    before = len(standin.calls)  # building the app asked auth.test who the bot is
+    answer = httpx.post(f"{bot.url}/slack/events", content="ssl_check=1&token=legacy",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10)
+    assert answer.status_code == 200 and answer.text == ""
+    assert len(standin.calls) == before

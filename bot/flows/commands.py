@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.render import render
 from bot.services import Services
+from bot.slack_client import call
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,37 @@ class CommandRouter:
         if subcommand is None:
             if name != "help":
                 log.info("unknown /compass subcommand %r from %s", name, user_id)
-            context.reply(self.help_text(team_id, user_id))
+            # Guarded like any subcommand: a listener that raises after ack() makes Bolt (1.30) wait
+            # out its 3-second ack timeout and answer 404.
+            run_guarded(lambda: context.reply(self.help_text(team_id, user_id)), reply=context.reply, what="/compass help")
             return
         run_guarded(lambda: subcommand.handler(context), reply=context.reply, what=f"/compass {name}")
+
+
+ID_MAX = 2**31 - 1  # the largest INTEGER on PostgreSQL (SQLite's limit is 2**63 - 1)
+
+
+def bounded_int(value: object) -> int | None:
+    """An integer from a Slack payload, or None when it is none or could not be a database id
+    (a larger one makes the database driver raise instead of finding nothing)."""
+    try:
+        number = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if -ID_MAX - 1 <= number <= ID_MAX else None
+
+
+def answer_privately(respond, client: WebClient, body: dict) -> Callable[..., None]:  # noqa: ANN001
+    """``respond`` for a click on a message (it has a response_url); a DM for a click without one
+    (App Home, a modal, or a stale button), where ``respond`` could only raise."""
+    if body.get("response_url"):
+        return respond
+    user_id = (body.get("user") or {}).get("id", "")
+
+    def dm(text: str = "", blocks: list | None = None, **_: object) -> None:
+        call(client, "chat.postMessage", channel=user_id, text=text, blocks=blocks)
+
+    return dm
 
 
 def run_guarded(action: Callable[[], None], *, reply: Callable[[str], None], what: str) -> None:

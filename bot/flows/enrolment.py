@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot.delivery import DropDelivery, post_once
-from bot.flows.commands import CommandContext, CommandRouter, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
 from bot.render import check_blocks, fallback_text, render, section_blocks
@@ -70,13 +70,15 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @app.action("forget_me_confirm")
     def on_forget_confirm(ack, body, client, respond):  # noqa: ANN001
         ack()
+        respond = answer_privately(respond, client, body)
         team_id, user_id = _who(body)
         run_guarded(lambda: _forget(services, client, team_id, user_id, respond),
                     reply=lambda text: respond(text=text, replace_original=True), what="forget-me")
 
     @app.action("forget_me_cancel")
-    def on_forget_cancel(ack, respond):  # noqa: ANN001
+    def on_forget_cancel(ack, body, client, respond):  # noqa: ANN001
         ack()
+        respond = answer_privately(respond, client, body)
         respond(text="Nothing was deleted. :relieved:", replace_original=True)
 
 
@@ -107,9 +109,10 @@ def open_join_form(services: Services, client: WebClient, team_id: str, user_id:
 def submit_join_form(services: Services, ack, body: dict, view: dict, client: WebClient) -> None:  # noqa: ANN001
     team_id, user_id = _who(body)
     try:
-        needs_consent = bool(json.loads(view.get("private_metadata") or "{}").get("consent"))
+        metadata = json.loads(view.get("private_metadata") or "{}")
     except ValueError:
-        needs_consent = True
+        metadata = None
+    needs_consent = bool(metadata.get("consent")) if isinstance(metadata, dict) else True
     profile, errors = parse_join_submission((view.get("state") or {}).get("values") or {}, needs_consent=needs_consent)
     if errors:
         ack(response_action="errors", errors=errors)
@@ -281,7 +284,8 @@ DELIVERIES = {RESUME_KIND: deliver_resume, INVITATION_KIND: deliver_invitation}
 def my_data(ctx: CommandContext) -> None:
     with session_scope(ctx.services.engine) as session:
         data = export_person(session, team_id=ctx.team_id, user_id=ctx.user_id)
-        audit.record(session, team_id=ctx.team_id, actor_id=ctx.user_id, action="my_data_exported", subject_id=ctx.user_id)
+        if _holds_anything(data):  # nothing held, nothing exported: no audit row naming someone who never took part
+            audit.record(session, team_id=ctx.team_id, actor_id=ctx.user_id, action="my_data_exported", subject_id=ctx.user_id)
     data["exported_at"] = utcnow().isoformat()
     opened = call(ctx.client, "conversations.open", users=ctx.user_id)
     if not opened.ok:
@@ -297,6 +301,10 @@ def my_data(ctx: CommandContext) -> None:
         initial_comment="Here's everything Compass stores about you. Only you can see this conversation.",
     )
     ctx.reply("I've sent you a file with all your data in our DM. :open_file_folder:" if uploaded.ok else uploaded.friendly)
+
+
+def _holds_anything(export: dict) -> bool:
+    return any(value for key, value in export.items() if key not in ("slack_user_id", "team_id"))
 
 
 def forget_me(ctx: CommandContext) -> None:
@@ -315,8 +323,10 @@ def forget_me(ctx: CommandContext) -> None:
 
 def _forget(services: Services, client: WebClient, team_id: str, user_id: str, respond) -> None:  # noqa: ANN001
     with session_scope(services.engine) as session:
-        erased = erase_person(session, team_id=team_id, user_id=user_id)
-        # The record that an erasure happened must not identify who asked for it.
-        audit.record(session, team_id=team_id, actor_id="system", action="member_forgotten", rows=sum(erased.values()))
+        # Someone we hold nothing about: nothing to erase, and nothing to record.
+        if _holds_anything(export_person(session, team_id=team_id, user_id=user_id)):
+            erased = erase_person(session, team_id=team_id, user_id=user_id)
+            # The record that an erasure happened must not identify who asked for it.
+            audit.record(session, team_id=team_id, actor_id="system", action="member_forgotten", rows=sum(erased.values()))
     respond(text=render("forget_me_done.j2"), replace_original=True)
     publish_home(services, client, team_id=team_id, user_id=user_id)

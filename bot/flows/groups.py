@@ -40,7 +40,7 @@ from sqlmodel import Session, select
 from bot import group_series as gs
 from bot.calendar_file import series_calendar
 from bot.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered
-from bot.flows.commands import CommandContext, CommandRouter, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, answer_privately, bounded_int, run_guarded
 from bot.group_formation import ALLOWED_SIZE_MAX, ALLOWED_SIZE_MIN, MODES, FormationResult, FormationSettings, form_groups
 from bot.people import Person
 from bot.render import check_blocks, context_block, fallback_text, render, render_sections, section_blocks, split_text
@@ -119,10 +119,7 @@ def ephemeral(respond) -> Callable[[str], None]:  # noqa: ANN001
 
 
 def parse_int(text: str) -> int | None:
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        return None
+    return bounded_int(text)
 
 
 def message_blocks(template: str, **context: object) -> tuple[str, list]:
@@ -1125,7 +1122,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def guarded(handler: Callable[..., None], what: str):  # noqa: ANN202
         def listener(ack, body, client, respond):  # noqa: ANN001
             ack()
-            reply = ephemeral(respond)
+            reply = ephemeral(answer_privately(respond, client, body))
             run_guarded(lambda: handler(services, client, body, reply), reply=reply, what=what)
 
         return listener

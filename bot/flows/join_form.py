@@ -175,8 +175,33 @@ def _parse_stage(text: str) -> CareerStage | None:
         return None
 
 
+# Slack sends these shapes; a forged submission may not, and must get field errors, not a crash.
 def _value(state: dict, block_id: str) -> dict:
-    return (state.get(block_id) or {}).get(ACTION) or {}
+    block = state.get(block_id) if isinstance(state, dict) else None
+    value = block.get(ACTION) if isinstance(block, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def _text(state: dict, block_id: str) -> str:
+    text = _value(state, block_id).get("value")
+    return text.strip() if isinstance(text, str) else ""
+
+
+def _chosen(state: dict, block_id: str) -> str | None:
+    option = _value(state, block_id).get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _all_chosen(state: dict, block_id: str) -> list[str]:
+    options = _value(state, block_id).get("selected_options")
+    if not isinstance(options, list):
+        return []
+    return [o["value"] for o in options if isinstance(o, dict) and isinstance(o.get("value"), str)]
+
+
+def _number(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else None
 
 
 def parse_join_submission(state: dict, *, needs_consent: bool) -> tuple[Profile | None, dict[str, str]]:
@@ -184,22 +209,21 @@ def parse_join_submission(state: dict, *, needs_consent: bool) -> tuple[Profile 
     text = form_text()
     errors: dict[str, str] = {}
     if needs_consent:
-        chosen = [o.get("value") for o in _value(state, "consent").get("selected_options") or []]
-        if "yes" not in chosen:
+        if "yes" not in _all_chosen(state, "consent"):
             errors["consent"] = text["consent"]["error"]
 
-    stage_choice = (_value(state, "career_stage").get("selected_option") or {}).get("value")
-    years_text = (_value(state, "years").get("value") or "").strip()
+    stage_choice = _chosen(state, "career_stage")
+    years_text = _text(state, "years")
     career_stage = ""
     if not stage_choice:
         errors["career_stage"] = text["career_stage"]["error"]
     elif stage_choice == "ATTENDING":
         if not years_text:
             errors["years"] = text["years"]["error_needed"]
-        elif not years_text.isdigit() or int(years_text) > MAX_ATTENDING_YEARS:
+        elif _number(years_text) is None or _number(years_text) > MAX_ATTENDING_YEARS:
             errors["years"] = text["years"]["error_range"]
         else:
-            career_stage = f"ATTENDING-{int(years_text)}"
+            career_stage = f"ATTENDING-{_number(years_text)}"
     else:
         stage = _parse_stage(stage_choice)
         if stage is None or not stage.is_trainee:
@@ -207,25 +231,25 @@ def parse_join_submission(state: dict, *, needs_consent: bool) -> tuple[Profile 
         else:
             career_stage = str(stage)
 
-    fields = {name: (_value(state, name).get("value") or "").strip()[:TEXT_MAX] for name in ("specialty", "department", "site")}
-    timezone = (_value(state, "timezone").get("value") or "").strip()
+    fields = {name: _text(state, name)[:TEXT_MAX] for name in ("specialty", "department", "site")}
+    timezone = _text(state, "timezone")
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         errors["timezone"] = text["timezone"]["error"]
 
     by_value = {value: window for value, _, window in _availability_choices()}
-    windows = [by_value[o.get("value")] for o in _value(state, "availability").get("selected_options") or [] if o.get("value") in by_value]
+    windows = [by_value[value] for value in _all_chosen(state, "availability") if value in by_value]
     availability = ";".join(str(w) for w in parse_windows(";".join(windows)))
 
-    lead = (_value(state, "lead").get("selected_option") or {}).get("value")
+    lead = _chosen(state, "lead")
     if lead not in ("yes", "no"):
         errors["lead"] = "Please choose one."
-    role = (_value(state, "near_peer").get("selected_option") or {}).get("value")
+    role = _chosen(state, "near_peer")
     if role not in ("mentee", "mentor", "both", "none"):
         errors["near_peer"] = "Please choose one."
-    capacity_text = (_value(state, "capacity").get("selected_option") or {}).get("value") or "1"
-    capacity = int(capacity_text) if capacity_text.isdigit() and 1 <= int(capacity_text) <= MAX_MENTOR_CAPACITY else 1
+    capacity = _number(_chosen(state, "capacity") or "1") or 1
+    capacity = capacity if 1 <= capacity <= MAX_MENTOR_CAPACITY else 1
 
     if errors:
         return None, errors

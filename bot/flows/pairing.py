@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from bot.delivery import HISTORY_WINDOW, METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
-from bot.flows.commands import CommandContext, CommandRouter, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, answer_privately, bounded_int, run_guarded
 from bot.flows.home import publish_home
 from bot.matching import MENTEE_ROLES, MENTOR_ROLES, ZERO_CAPACITY, MatchingRules, MatchResult, Violation, check_pairs, match
 from bot.people import CareerStage, Person
@@ -136,10 +136,8 @@ def parse_ints(text: str, count: int) -> tuple[int, ...] | None:
     parts = text.split(":")
     if len(parts) != count:
         return None
-    try:
-        return tuple(int(part) for part in parts)
-    except ValueError:
-        return None
+    numbers = tuple(bounded_int(part) for part in parts)
+    return None if None in numbers else numbers  # type: ignore[return-value]
 
 
 def partner_of(pair: Pair, user_id: str) -> str:
@@ -1043,7 +1041,9 @@ def submit_swap(services: Services, ack, body: dict, view: dict, client: WebClie
         ack(response_action="update", view=notice_view(render("errors.j2", kind="admin_only", admins="")))
         return
     try:
-        round_id = int(json.loads(view.get("private_metadata") or "{}")["round_id"])
+        round_id = bounded_int(json.loads(view.get("private_metadata") or "{}")["round_id"])
+        if round_id is None:
+            raise ValueError("not a round id")
     except (ValueError, KeyError, TypeError):
         log.warning("swap submission with malformed metadata from %s", user_id)
         ack(response_action="update", view=notice_view(render("pair_admin.j2", kind="swap_missing")))
@@ -1105,6 +1105,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def from_message(handler: Callable[..., None], what: str):  # noqa: ANN202
         def listener(ack, body, client, respond):  # noqa: ANN001
             ack()
+            respond = answer_privately(respond, client, body)
 
             def reply(text: str) -> None:
                 respond(text=text, response_type="ephemeral", replace_original=False)

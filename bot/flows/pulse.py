@@ -44,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from bot.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
-from bot.flows.commands import CommandRouter, run_guarded
+from bot.flows.commands import CommandRouter, bounded_int, run_guarded
 from bot.flows.home import publish_home
 from bot.instruments import Survey as SurveyDefinition
 from bot.instruments import UnknownInstrument, default_catalogue
@@ -124,11 +124,8 @@ def _teller(client: WebClient, body: dict, respond, user_id: str) -> Callable[[s
 
 
 def _survey_id(value: object) -> int | None:
-    try:
-        number = int(str(value))
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
+    number = bounded_int(str(value))
+    return number if number is not None and number > 0 else None
 
 
 def reminder_key(survey_id: int) -> str:

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from bot import group_series as gs
 from bot.curriculum import Topic
 from bot.delivery import DeliveryFailed, DropDelivery, RetryLater
-from bot.flows.commands import CommandContext, CommandRouter, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded
 from bot.flows.groups import (
     SeriesChange,
     action_value,
@@ -547,7 +547,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def guarded(handler: Callable[..., None], what: str):  # noqa: ANN202
         def listener(ack, body, client, respond):  # noqa: ANN001
             ack()
-            reply = ephemeral(respond)
+            reply = ephemeral(answer_privately(respond, client, body))
             run_guarded(lambda: handler(services, client, body, reply), reply=reply, what=what)
 
         return listener
