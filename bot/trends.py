@@ -145,6 +145,7 @@ def month_of(day: date) -> date:
     return date(day.year, day.month, 1)
 
 
+@lru_cache(maxsize=4096)  # pure, and called tens of thousands of times per report
 def add_months(day: date, months: int) -> date:
     month_index = day.month - 1 + months
     year, month = day.year + month_index // 12, month_index % 12 + 1

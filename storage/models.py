@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 MEMBER_STATUSES = ("invited", "active", "paused", "left")
@@ -263,3 +263,56 @@ class SurveyResponse(SQLModel, table=True):
     score: float
     flags: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     answered_at: datetime = Field(index=True)
+
+
+# --- Report summaries -------------------------------------------------------------------
+# The admin report's pulse aggregates, kept per month (storage.pulse_cache) so a view reads
+# sums instead of every answer. Sums over people only, never one person's answer.
+
+
+class PulseReportState(SQLModel, table=True):
+    """What a team's pulse summaries hold; its row is also the lock their updates take."""
+
+    __tablename__ = "report_pulse_state"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    definition: str = Field(default="", max_length=64)  # digest of the instruments, flags and rules summed
+    segments_digest: str = Field(default="", max_length=64)  # digest of the person -> segment map summed under
+    updated_at: datetime | None = None
+
+
+class PulseReportMonth(SQLModel, table=True):
+    """One month's sums per instrument and fine segment, and the answers they were summed from."""
+
+    __tablename__ = "report_pulse_months"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    month: date = Field(primary_key=True)
+    answers: int  # the month's answers when summed ...
+    answer_ids: int = Field(sa_column=Column(BigInteger, nullable=False))  # ... and the sum of their ids
+    # JSON: [[instrument, cohort, department, career stage, respondents, sum, sum of squares,
+    #         change respondents, change sum, change sum of squares, {flag: respondents}], ...]
+    cells: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+
+
+class PulseReportSegment(SQLModel, table=True):
+    """The segment a person's answers are summed under in report_pulse_months: their profile when
+    last summed, so a changed profile can be moved between segments. Erased by forget-me."""
+
+    __tablename__ = "report_pulse_segments"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    slack_user_id: str = Field(primary_key=True, max_length=32)
+    cohort: str = Field(max_length=80)
+    department: str = Field(max_length=80)
+    career_stage: str = Field(max_length=32)
+
+
+# Both cover every column their queries read, so neither reads a table row: a team's answers
+# by time (month fingerprints, summing recent months), and a person's answers to an instrument
+# by time (their baseline, when only recent months are summed again).
+_answers = SurveyResponse.__table__.c
+Index("ix_survey_responses_team_answered", _answers.team_id, _answers.answered_at, _answers.instrument, _answers.slack_user_id,
+      _answers.score, _answers.id)
+Index("ix_survey_responses_team_person", _answers.team_id, _answers.slack_user_id, _answers.instrument, _answers.answered_at,
+      _answers.score)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from sqlalchemy import delete, or_
 from sqlmodel import Session, SQLModel, select
 
+from storage import pulse_cache
 from storage.models import (
     AuditEntry,
     Group,
@@ -179,8 +180,18 @@ def _export_nothing(session: Session, team_id: str, user_id: str) -> list[dict[s
     return []
 
 
-# Order matters for erasure: rows that reference a member go before the member.
+def _export_report_segment(session: Session, team_id: str, user_id: str) -> list[dict[str, Any]]:
+    return pulse_cache.export_person(session, team_id=team_id, user_id=user_id)
+
+
+def _erase_from_report_summaries(session: Session, team_id: str, user_id: str) -> int:
+    return pulse_cache.forget_person(session, team_id=team_id, user_id=user_id)
+
+
+# Order matters for erasure: rows that reference a member go before the member, and the
+# report summaries first, while the answers to take out of them are still there.
 SECTIONS: list[Section] = [
+    Section("report_summaries", _export_report_segment, _erase_from_report_summaries),
     _by_user(SurveyResponse, json_fields=("answers", "flags")),
     _by_user(Survey),
     _by_user(SessionRsvp),

@@ -1,255 +1,48 @@
-"""Admin report data: program counts and pulse aggregates. Keyword-only queries.
+"""Admin report data: program counts and suppressed pulse trends. Keyword-only queries.
 
-Pulse answers can number in the millions, so they are aggregated in SQL, in two
-GROUP BYs: answers → one row per person, instrument and month (the person's
-latest answer that month, and their first answer ever as their baseline) → one
-row per instrument, month and *fine segment* (cohort x department x career-stage
-band) holding sufficient statistics: respondents, sum, sum of squares, the
-count behind every percentage, and the same for the change from baseline.
-Each person's segment is worked out in Python (the rules live in ``bot.trends``)
-and joined in as a temporary table keyed by user. Python then sees a few thousand
-rows whatever the number of answers, and :func:`trend_report_from_aggregates`
-turns them into exactly the suppressed cells ``bot.trends.build_trend_report``
-computes from one row per answer (the tests check the two against each other).
-Suppression plans depend only on respondent counts and are remembered, so a
-repeated view pays only for the SQL.
-
-Definitions shared with ``bot.trends``: a person counts once per metric and
-month, with their latest answer that month (ties on the same day: the higher
-value); months are UTC calendar months. A person's baseline for an instrument is
-their first answer to it (ties: the lower value); the change from baseline
-counts answers after that first one. A person's segment is their current
-profile: department, career-stage band, and the cohort of the first COMPASS
-group they joined. Erased people (forget-me) have no answers left to count.
+The pulse trends come from sums per instrument, month and fine segment
+(``storage.pulse_aggregates``), kept per month in summary tables and brought up to date
+at each view (``storage.pulse_cache``), so a view reads a few thousand sums whatever the
+number of answers. :func:`trend_report_from_aggregates` turns them into exactly the
+suppressed cells ``bot.trends.build_trend_report`` computes from one row per answer (the
+tests check the two against each other). Suppression is applied here, at every view;
+its plans depend only on respondent counts and are remembered, so a repeated view pays
+for neither the plans nor the answers.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from fractions import Fraction
 from functools import lru_cache
 from typing import Mapping, Sequence
 
-from scipy import stats
-from sqlalchemy import BigInteger, Date, Integer, String, and_, case, cast, column, func, literal_column, or_, select, table, text
+from sqlalchemy import Date, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from bot.instruments import Catalogue, Rule, default_catalogue
+from bot.instruments import Catalogue, default_catalogue
 from bot.privacy import SuppressionPlan, plan_suppression, validate_min_group
 from bot.trends import (
-    CONFIDENCE,
     DEFAULT_METRICS,
     DEFAULT_TABLES,
     DIMENSIONS,
-    NOT_RECORDED,
     Membership,
     Metric,
     ProgramSummary,
     ReportCell,
     SessionRecord,
     TrendReport,
-    career_stage_band,
     summarise_program,
+    t_quantile,
     wilson_interval,
 )
-from storage.models import Group, GroupMember, GroupSession, Member, SessionAttendance, SurveyResponse
-
-Segment = tuple[str, str, str]  # one value per name in bot.trends.DIMENSIONS
-
-
-# ---------------------------------------------------------------- pulse aggregates
-
-
-@dataclass
-class Moments:
-    """Respondents, sum and sum of squares of one measure: all a mean and its t interval need."""
-
-    n: int = 0
-    total: int = 0
-    squares: int = 0
-
-    def add(self, other: "Moments") -> None:
-        self.n += other.n
-        self.total += other.total
-        self.squares += other.squares
-
-
-@dataclass
-class InstrumentCell:
-    """One instrument's answers in one month and fine segment, summed over people."""
-
-    values: Moments = field(default_factory=Moments)  # the latest value per person
-    flagged: dict[str, int] = field(default_factory=dict)  # flag id -> people whose latest value carries it
-    change: Moments = field(default_factory=Moments)  # latest value minus baseline, for people past their baseline
-
-
-AggregateKey = tuple[str, date, Segment]  # (instrument, month, segment)
-Aggregates = dict[AggregateKey, InstrumentCell]
-
-
-def pulse_aggregates(session: Session, *, team_id: str, catalogue: Catalogue | None = None,
-                     metrics: Sequence[Metric] = DEFAULT_METRICS) -> Aggregates:
-    """Sufficient statistics per instrument, month and fine segment, computed in SQL."""
-    catalogue = catalogue or default_catalogue()
-    wanted = sorted({metric.instrument for metric in metrics})
-    for instrument_id in wanted:
-        catalogue.instrument(instrument_id)
-    if not wanted:
-        return {}
-    dialect = session.get_bind().dialect.name
-    # Answers are packed as day * SCALE + value so that MAX/MIN pick (latest day, higher value)
-    # and (first day, lower value) in one aggregate that both databases run fast.
-    scale = 10 ** len(str(max(catalogue.instrument(i).maximum for i in wanted)))
-    month, day = _month_and_day(dialect)
-    answers = (
-        select(
-            SurveyResponse.slack_user_id.label("user_id"),
-            SurveyResponse.instrument.label("instrument"),
-            month.label("month"),
-            (day * scale + cast(SurveyResponse.score, BigInteger)).label("packed"),
-        )
-        .where(SurveyResponse.team_id == team_id, SurveyResponse.instrument.in_(wanted))
-        .subquery("answers")
-    )
-    person_months = (
-        select(
-            answers.c.user_id,
-            answers.c.instrument,
-            answers.c.month,
-            func.max(answers.c.packed).label("last"),
-            func.min(answers.c.packed).label("first"),
-        )
-        .group_by(answers.c.user_id, answers.c.instrument, answers.c.month)
-        .subquery("person_months")
-    )
-    with_baseline = select(
-        person_months.c.user_id,
-        person_months.c.instrument,
-        person_months.c.month,
-        person_months.c.last,
-        func.min(person_months.c.first)
-        .over(partition_by=(person_months.c.user_id, person_months.c.instrument))
-        .label("base"),
-    ).subquery("with_baseline")
-    segments = person_segments(session, team_id=team_id)
-    segment_list = sorted(set(segments.values()))
-    segment_ids = {segment: index for index, segment in enumerate(segment_list)}
-    people = _load_segment_table(session, {user_id: segment_ids[segment] for user_id, segment in segments.items()})
-
-    value = with_baseline.c.last % scale
-    past_baseline = with_baseline.c.last != with_baseline.c.base
-    difference = value - with_baseline.c.base % scale
-    flag_columns = {
-        (instrument_id, flag.id): func.sum(
-            case((and_(with_baseline.c.instrument == instrument_id, _rule(value, flag.rule)), 1), else_=0)
-        ).label(f"flag_{index}_{flag_index}")
-        for index, instrument_id in enumerate(wanted)
-        for flag_index, flag in enumerate(catalogue.instrument(instrument_id).flags)
-    }
-    query = (
-        select(
-            with_baseline.c.instrument,
-            with_baseline.c.month,
-            people.c.segment,
-            func.count().label("n"),
-            func.sum(value).label("total"),
-            func.sum(value * value).label("squares"),
-            func.sum(case((past_baseline, 1), else_=0)).label("change_n"),
-            func.sum(case((past_baseline, difference), else_=0)).label("change_total"),
-            func.sum(case((past_baseline, difference * difference), else_=0)).label("change_squares"),
-            *flag_columns.values(),
-        )
-        .select_from(with_baseline)
-        .join(people, people.c.user_id == with_baseline.c.user_id)
-        .group_by(with_baseline.c.instrument, with_baseline.c.month, people.c.segment)
-    )
-    aggregates: Aggregates = {}
-    try:
-        rows = session.execute(query).mappings().all()
-    finally:
-        session.execute(people.delete())
-    for row in rows:
-        key = (row["instrument"], _month_start(row["month"]), segment_list[row["segment"]])
-        cell = aggregates.setdefault(key, InstrumentCell())
-        cell.values.add(Moments(int(row["n"]), int(row["total"]), int(row["squares"])))
-        cell.change.add(Moments(int(row["change_n"]), int(row["change_total"]), int(row["change_squares"])))
-        for (instrument_id, flag_id), column in flag_columns.items():
-            if instrument_id == row["instrument"]:
-                cell.flagged[flag_id] = cell.flagged.get(flag_id, 0) + int(row[column.name])
-    return aggregates
-
-
-def person_segments(session: Session, *, team_id: str) -> dict[str, Segment]:
-    """Each member's reporting segment: (cohort of their first group, department, career-stage band)."""
-    first_cohort: dict[str, str] = {}
-    memberships = session.execute(
-        select(GroupMember.slack_user_id, Group.cohort)
-        .join(Group, Group.id == GroupMember.group_id)
-        .where(Group.team_id == team_id)
-        .order_by(GroupMember.joined_at, GroupMember.id)
-    )
-    for user_id, cohort in memberships:
-        first_cohort.setdefault(user_id, cohort)
-    members = session.execute(
-        select(Member.slack_user_id, Member.department, Member.career_stage).where(Member.team_id == team_id)
-    )
-    return {
-        user_id: (first_cohort.get(user_id) or NOT_RECORDED, department or NOT_RECORDED, career_stage_band(stage))
-        for user_id, department, stage in members
-    }
-
-
-_SEGMENT_TABLE = table("report_segments", column("user_id", String), column("segment", Integer))
-
-
-def _load_segment_table(session: Session, segment_of: Mapping[str, int]):  # noqa: ANN202 - a table clause
-    """A temporary table of person -> segment number, joined on its primary key.
-
-    The segment rules (first group's cohort, career-stage bands) stay in Python, and
-    both databases join a million person-months against an indexed table instead of
-    re-deriving each person's segment per row.
-    """
-    session.execute(
-        text("CREATE TEMPORARY TABLE IF NOT EXISTS report_segments (user_id VARCHAR(32) PRIMARY KEY, segment INTEGER NOT NULL)")
-    )
-    session.execute(_SEGMENT_TABLE.delete())
-    if segment_of:
-        session.execute(_SEGMENT_TABLE.insert(), [{"user_id": user, "segment": number} for user, number in segment_of.items()])
-    return _SEGMENT_TABLE
-
-
-def _month_and_day(dialect: str) -> tuple[ColumnElement, ColumnElement]:
-    """The UTC month ('YYYY-MM') and day number of an answer, per database."""
-    answered_at = SurveyResponse.answered_at
-    if dialect == "postgresql":
-        utc = func.timezone(literal_column("'UTC'"), answered_at)
-        month = func.to_char(utc, literal_column("'YYYY-MM'"), type_=String)
-        day = cast(cast(utc, Date) - literal_column("DATE '1970-01-01'"), BigInteger)
-        return month, day
-    # SQLite keeps UTC times as 'YYYY-MM-DD HH:MM:SS.ffffff' text.
-    month = func.substr(answered_at, 1, 7, type_=String)
-    day = cast(func.julianday(func.substr(answered_at, 1, 10, type_=String)), BigInteger)
-    return month, day
-
-
-def _rule(value: ColumnElement, rule: Rule) -> ColumnElement:
-    threshold = rule.threshold
-    return {
-        "at_least": value >= threshold,
-        "at_most": value <= threshold,
-        "below": value < threshold,
-        "above": value > threshold,
-        "equals": value == threshold,
-    }[rule.comparator]
-
-
-def _month_start(value: str) -> date:
-    year, month = value.split("-")[:2]
-    return date(int(year), int(month), 1)
+from storage.models import Group, GroupMember, GroupSession, Member, SessionAttendance
+from storage.pulse_aggregates import AggregateKey, Definition, InstrumentCell, Segment
+from storage.pulse_cache import cached_pulse_aggregates
 
 
 # ---------------------------------------------------------------- from aggregates to report cells
@@ -280,14 +73,19 @@ def trend_report_from_aggregates(
         if metric.kind == "percent":
             catalogue.instrument(metric.instrument).flag(metric.flag or "")
 
+    by_instrument: dict[str, list[tuple[date, Segment, InstrumentCell]]] = defaultdict(list)
+    for (instrument_id, month, segment), cell in aggregates.items():
+        by_instrument[instrument_id].append((month, segment, cell))
     cells: list[ReportCell] = []
     months: set[date] = set()
     for metric in metric_list:
-        for month, by_segment in sorted(_measures_by_month(metric, aggregates).items()):
+        for month, by_segment in sorted(_measures_by_month(metric, by_instrument[metric.instrument]).items()):
             months.add(month)
-            fine_counts = tuple(sorted((segment, moments.n) for segment, moments in by_segment.items()))
-            cells.extend(_cells(metric, month, by_segment, suppression_plan(fine_counts, table_list, k)))
+            cells.extend(_month_cells(metric, month, tuple(sorted(by_segment.items())), table_list, k))
     return TrendReport(min_group=k, metrics=metric_list, tables=table_list, months=tuple(sorted(months)), cells=tuple(cells))
+
+
+Sums = tuple[int, int, int]  # respondents, sum and sum of squares of one measure
 
 
 @lru_cache(maxsize=4096)
@@ -297,59 +95,70 @@ def suppression_plan(fine_counts: tuple[tuple[Segment, int], ...], tables: tuple
     return plan_suppression(dict(fine_counts), DIMENSIONS, tables, min_group)
 
 
-def _measures_by_month(metric: Metric, aggregates: Mapping[AggregateKey, InstrumentCell]) -> dict[date, dict[Segment, Moments]]:
-    by_month: dict[date, dict[Segment, Moments]] = defaultdict(dict)
-    for (instrument_id, month, segment), cell in aggregates.items():
-        if instrument_id != metric.instrument:
-            continue
+def forget_remembered_reports() -> None:
+    """Clear what this process remembers of earlier views (plans, cells)."""
+    suppression_plan.cache_clear()
+    _month_cells.cache_clear()
+
+
+def _measures_by_month(metric: Metric, answers: list[tuple[date, Segment, InstrumentCell]]) -> dict[date, dict[Segment, Sums]]:
+    by_month: dict[date, dict[Segment, Sums]] = defaultdict(dict)
+    for month, segment, cell in answers:
         if metric.kind == "mean":
-            moments = Moments(cell.values.n, cell.values.total, cell.values.squares)
+            sums = (cell.values.n, cell.values.total, cell.values.squares)
         elif metric.kind == "percent":
             flagged = cell.flagged.get(metric.flag or "", 0)
-            moments = Moments(cell.values.n, flagged, flagged)  # a 0/1 measure: its squares are itself
+            sums = (cell.values.n, flagged, flagged)  # a 0/1 measure: its squares are itself
         else:
-            moments = Moments(cell.change.n, cell.change.total, cell.change.squares)
-        if moments.n:
-            by_month[month].setdefault(segment, Moments()).add(moments)
+            sums = (cell.change.n, cell.change.total, cell.change.squares)
+        if sums[0]:
+            by_month[month][segment] = sums  # one cell per instrument, month and segment
     return by_month
 
 
-def _cells(metric: Metric, month: date, by_segment: Mapping[Segment, Moments], plan: SuppressionPlan) -> list[ReportCell]:
-    sums: dict[tuple[tuple[str, ...], tuple[str, ...]], Moments] = {}
+@lru_cache(maxsize=4096)
+def _month_cells(metric: Metric, month: date, by_segment: tuple[tuple[Segment, Sums], ...],
+                 tables: tuple[tuple[str, ...], ...], min_group: int) -> tuple[ReportCell, ...]:
+    """One metric's published cells in one month, remembered like the plans: a past month's
+    sums rarely change, so a repeated view reuses its cells."""
+    plan = suppression_plan(tuple((segment, sums[0]) for segment, sums in by_segment), tables, min_group)
+    totals: dict[tuple[tuple[str, ...], tuple[str, ...]], list[int]] = {}
     for table in {published.table for published in plan.cells}:
         positions = [DIMENSIONS.index(name) for name in table]
-        for segment, moments in by_segment.items():
-            sums.setdefault((table, tuple(segment[p] for p in positions)), Moments()).add(moments)
+        for segment, (n, total, squares) in by_segment:
+            summed = totals.setdefault((table, tuple(segment[p] for p in positions)), [0, 0, 0])
+            summed[0] += n
+            summed[1] += total
+            summed[2] += squares
     cells = []
     for published in plan.cells:
         if published.id in plan.hidden:
             cells.append(ReportCell(metric.id, month, published.table, published.key, suppressed=True))
             continue
-        summed = sums[published.id]
-        estimate, low, high = _estimate(metric, summed)
-        cells.append(ReportCell(metric.id, month, published.table, published.key, False, summed.n, estimate, low, high))
-    return cells
+        n, total, squares = totals[published.id]
+        estimate, low, high = _estimate(metric, n, total, squares)
+        cells.append(ReportCell(metric.id, month, published.table, published.key, False, n, estimate, low, high))
+    return tuple(cells)
 
 
-def _estimate(metric: Metric, moments: Moments) -> tuple[float, float, float]:
-    n = moments.n
+def _estimate(metric: Metric, n: int, total: int, squares: int) -> tuple[float, float, float]:
     if metric.kind == "percent":
-        low, high = wilson_interval(moments.total, n)
-        return 100 * moments.total / n, 100 * low, 100 * high
+        low, high = wilson_interval(total, n)
+        return 100 * total / n, 100 * low, 100 * high
     if n < 2:
         raise ValueError("a confidence interval needs at least two values")
-    mean = moments.total / n
+    mean = total / n
     # Exact integer arithmetic for the variance, as statistics.stdev does over the values.
-    variance = Fraction(n * moments.squares - moments.total * moments.total, n * (n - 1))
+    variance = Fraction(n * squares - total * total, n * (n - 1))
     sd = math.sqrt(variance)
-    half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
+    half_width = t_quantile(n - 1) * sd / math.sqrt(n)
     return mean, mean - half_width, mean + half_width
 
 
 def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None) -> TrendReport:
-    """The admin trend report of a team, aggregated in SQL and suppressed."""
+    """The admin trend report of a team, from its pulse summaries (brought up to date first), suppressed."""
     catalogue = catalogue or default_catalogue()
-    aggregates = pulse_aggregates(session, team_id=team_id, catalogue=catalogue)
+    aggregates = cached_pulse_aggregates(session, team_id=team_id, definition=Definition.of(catalogue, DEFAULT_METRICS))
     return trend_report_from_aggregates(aggregates, min_group=min_group, catalogue=catalogue)
 
 
@@ -363,19 +172,17 @@ def program_summary(session: Session, *, team_id: str, as_of: date | None = None
     without an invitation, so participation is enrolled / people the program reached.
     """
     as_of = as_of or datetime.now(timezone.utc).date()
+    dialect = session.get_bind().dialect.name
+    left_on = case((and_(Member.status == "left", Member.left_at.is_not(None)), _utc_day(dialect, Member.left_at)))  # type: ignore[union-attr]
     members = session.execute(
-        select(Member.slack_user_id, Member.consented_at, Member.left_at, Member.status, Member.invited_at).where(
+        select(_utc_day(dialect, Member.consented_at), left_on).where(
             Member.team_id == team_id, or_(Member.consented_at.is_not(None), Member.invited_at.is_not(None))  # type: ignore[union-attr]
         )
     ).all()
     memberships = [
-        Membership(
-            person_key=str(index),
-            enrolled_on=row.consented_at.date(),
-            left_on=row.left_at.date() if row.status == "left" and row.left_at is not None else None,
-        )
-        for index, row in enumerate(members)
-        if row.consented_at is not None
+        Membership(person_key=str(index), enrolled_on=enrolled_on, left_on=left_on)
+        for index, (enrolled_on, left_on) in enumerate(members)
+        if enrolled_on is not None
     ]
     groups = session.execute(
         select(Group.id).where(Group.team_id == team_id, Group.status.not_in(("forming",)))  # type: ignore[attr-defined]
@@ -387,6 +194,13 @@ def program_summary(session: Session, *, team_id: str, as_of: date | None = None
         as_of=as_of,
         group_keys=[str(group_id) for group_id in groups],
     )
+
+
+def _utc_day(dialect: str, moment: ColumnElement) -> ColumnElement:
+    """The UTC date of a stored time, computed by the database (converting 10,000 times in Python is slower)."""
+    if dialect == "postgresql":
+        return cast(func.timezone(literal_column("'UTC'"), moment), Date)
+    return func.substr(moment, 1, 10, type_=Date)  # SQLite keeps UTC times as 'YYYY-MM-DD HH:MM:SS.ffffff'
 
 
 def _held_sessions(session: Session, *, team_id: str) -> list[SessionRecord]:
@@ -432,4 +246,3 @@ def admin_report(session: Session, *, team_id: str, min_group: int, as_of: date 
         summary=program_summary(session, team_id=team_id, as_of=as_of),
         trends=trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue),
     )
-

@@ -257,6 +257,65 @@ def test_sql_aggregation_matches_the_domain_report_over_every_answer(engine):
     assert month_of(date(2026, 3, 20)) in from_sql.months
 
 
+def domain_report(people: dict[str, tuple[str, str]], answers: list[tuple[str, datetime, str, int]]):  # noqa: ANN201
+    """bot.trends over one row per answer, everyone in the 2025-fall cohort."""
+    first: dict[tuple[str, str], tuple[date, int]] = {}
+    for user_id, when, instrument, value in answers:
+        first[(user_id, instrument)] = min(first.get((user_id, instrument), (when.date(), value)), (when.date(), value))
+    return build_trend_report([
+        PulseRow(user_id, when.date(), instrument, value,
+                 {"cohort": "2025-fall", "department": people[user_id][0], "career_stage": career_stage_band(people[user_id][1])},
+                 baseline_value=None if first[(user_id, instrument)] == (when.date(), value) else first[(user_id, instrument)][1])
+        for user_id, when, instrument, value in answers
+    ], min_group=MIN_GROUP)
+
+
+def test_the_kept_summaries_still_match_the_domain_report_after_answers_and_a_profile_change(engine):
+    """Views keep sums per month and redo only what changed; the published cells must stay
+    exactly those bot.trends computes from every answer."""
+    rng = random.Random(3)
+    people = {f"U{i:04d}": (rng.choice(["Medicine", "Surgery", "Pediatrics"]), rng.choice(["PGY-2", "ATTENDING-4"])) for i in range(45)}
+    seed_people(engine, people)
+    april = datetime(2026, 4, 1, 9, tzinfo=timezone.utc)
+    answers = [(user_id, datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(days=rng.randint(0, 110), hours=rng.randint(0, 23)),
+                instrument, 4 * rng.randint(0, 25) if instrument == "who5" else rng.randint(1, 5))
+               for user_id in people if user_id != "U0044" for instrument in ("who5", "burnout") for _ in range(rng.randint(1, 5))]
+    answers += [("U0044", april + timedelta(days=4), "who5", 40), ("U0044", april + timedelta(days=14), "who5", 44)]
+    seed_answers(engine, answers)
+    with Session(engine) as session:
+        assert_same_cells(trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP), domain_report(people, answers))
+
+    # New answers in April, a late one in March that becomes U0044's baseline (so April changes
+    # through it), and U0007 moving department (so January and February move them).
+    later = [(user_id, april + timedelta(days=25), "who5", 88) for user_id in list(people)[:20]]
+    later.append(("U0044", datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc), "who5", 4))
+    with session_scope(engine) as session:
+        for number, (user_id, when, instrument, value) in enumerate(later):
+            survey = Survey(team_id=TEAM_ID, slack_user_id=user_id, kind="pulse", wave=f"later:{number}", instruments=instrument,
+                            status="completed", sent_at=when, completed_at=when)
+            session.add(survey)
+            session.flush()
+            session.add(SurveyResponse(survey_id=survey.id, team_id=TEAM_ID, slack_user_id=user_id, instrument=instrument,
+                                       answers=json.dumps(items_for(instrument, value)), score=float(value), flags="[]",
+                                       answered_at=when))
+        member = session.exec(select(Member).where(Member.slack_user_id == "U0007")).one()
+        member.department = "Dermatology"
+        session.add(member)
+    people["U0007"] = ("Dermatology", people["U0007"][1])
+    with Session(engine) as session:
+        assert_same_cells(trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP), domain_report(people, answers + later))
+
+
+def assert_same_cells(ours, theirs) -> None:  # noqa: ANN001
+    assert (ours.months, len(ours.cells)) == (theirs.months, len(theirs.cells))
+    assert any(cell.suppressed for cell in ours.cells) and any(not cell.suppressed for cell in ours.cells)
+    for mine, reference in zip(ours.cells, theirs.cells):
+        assert (mine.metric, mine.month, mine.table, mine.key, mine.suppressed, mine.respondents) == \
+               (reference.metric, reference.month, reference.table, reference.key, reference.suppressed, reference.respondents)
+        if not mine.suppressed:
+            assert (mine.estimate, mine.ci_low, mine.ci_high) == pytest.approx((reference.estimate, reference.ci_low, reference.ci_high), abs=1e-9)
+
+
 def test_program_summary_counts_enrolment_attendance_and_retention(engine):
     start = datetime(2025, 1, 6, tzinfo=timezone.utc)
     seed_people(engine, {f"U{i:02d}": ("Medicine", "PGY-2") for i in range(8)}, enrolled=start)
