@@ -4,7 +4,7 @@ A person has at most one open survey (status ``sent``) at a time; callers take
 :func:`lock_person` first so two deliveries for the same person cannot both open one.
 Answers are read here only for their owner (feedback, App Home) or as cohort
 baselines without identities; the admin report has its own aggregate queries in
-``storage.reports``.
+``storage.pulse_aggregates`` (summarised per month by ``storage.pulse_cache``).
 """
 
 from __future__ import annotations
