@@ -307,3 +307,18 @@ def test_a_team_without_answers_has_an_empty_report(engine, people):
         seed_people(engine, {"U0LONE": ("Medicine", "PGY-1")})
     assert view(engine) == {} == from_scratch(engine)
     assert kept(engine) == {}
+
+
+def test_the_web_process_prepares_every_workspaces_report_at_start(services, engine):
+    from bot.report_warmup import warm_reports
+    from storage.workspaces import ensure_workspace
+
+    program(engine)
+    with session_scope(engine) as session:
+        ensure_workspace(session, team_id=TEAM_ID)
+    assert kept(engine) == {}
+    assert warm_reports(services) == 1
+    assert kept(engine) == from_scratch(engine)
+    with aggregations(engine) as seen:
+        view(engine)
+    assert seen == []  # an admin's first view sums nothing

@@ -68,8 +68,11 @@ def _build_bolt_app(services: "Services"):  # noqa: ANN202
 def run_serve(args: argparse.Namespace) -> int:
     from bot.runtime import open_services
 
+    from bot.report_warmup import warm_reports_in_background
+
     services = open_services(require_slack=True)
     bolt_app = _build_bolt_app(services)
+    warm_reports_in_background(services)
     if not args.no_clock:
         _start_clock(services, blocking=False)
     settings = services.settings
