@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -16,6 +17,8 @@ from bot.services import Services
 from bot.slack_client import make_client
 from storage.events import first_delivery
 
+BOLT_LISTENER_THREADS = 16
+
 # The one 5xx the endpoint sends: an event it could not record, so that Slack retries it.
 EVENT_RETRY_STATUS = 503
 
@@ -28,6 +31,9 @@ def build_app(services: Services) -> App:
         signing_secret=settings.slack_signing_secret or "",
         process_before_response=False,
         logger=logging.getLogger("bolt"),
+        # Bolt acknowledges a command or click only once one of these threads starts its listener;
+        # its default of 5 let listeners waiting on Slack (150 ms a call) delay acks past 3 seconds.
+        listener_executor=ThreadPoolExecutor(max_workers=BOLT_LISTENER_THREADS, thread_name_prefix="bolt"),
         # In Socket Mode there is no signature to check; over HTTP it is always checked.
         request_verification_enabled=not settings.socket_mode,
     )

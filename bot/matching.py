@@ -50,8 +50,6 @@ from types import MappingProxyType
 from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import dijkstra, maximum_flow
 
 from bot.availability import utc_hours_of_week
 from bot.people import MAX_ATTENDING_YEARS, MAX_MENTOR_CAPACITY, MAX_PGY, CareerStage, Person
@@ -754,6 +752,10 @@ def solve(network: FlowNetwork) -> FlowSolution:
     those edges augments along all of them at once. Costs are whole numbers, so the
     distance grows by at least 1 per phase and the phases are few.
     """
+    # Imported here: the web process loads SciPy's graph routines (~8 MB) only when a round is matched.
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra, maximum_flow
+
     tails, heads = network.tails, network.heads
     capacities, costs = network.capacities, network.costs
     n = network.node_count

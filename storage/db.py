@@ -26,11 +26,14 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # Bolt's 16 listener threads and the clock's workers may each hold two sessions at once.
+            pool_size=5,
+            max_overflow=45,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # pool_pre_ping: a restarted PostgreSQL server costs one reconnect, not a failed request
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=20)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -18,12 +20,53 @@ from storage.models import Member
 log = logging.getLogger(__name__)
 
 
+# Home tabs published at once: views.publish allows 100 a minute, so a burst of opens waits on
+# the rate limiter here, on these threads, instead of on Bolt's listener threads (which must stay
+# free to acknowledge commands and clicks within Slack's 3 seconds).
+HOME_PUBLISHERS = 2
+
+
+class HomePublisher:
+    """Publishes Home tabs in the background, once per person however often they open it meanwhile."""
+
+    def __init__(self, services: Services, *, threads: int = HOME_PUBLISHERS):
+        self.services = services
+        self._queue: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._waiting: dict[tuple[str, str], WebClient] = {}
+        self._lock = threading.Lock()
+        self._threads = threads
+        self._started = False
+
+    def request(self, client: WebClient, *, team_id: str, user_id: str) -> None:
+        with self._lock:
+            if not self._started:
+                for n in range(self._threads):
+                    threading.Thread(target=self._run, name=f"home-publisher-{n}", daemon=True).start()
+                self._started = True
+            already = (team_id, user_id) in self._waiting
+            self._waiting[(team_id, user_id)] = client
+        if not already:
+            self._queue.put((team_id, user_id))
+
+    def _run(self) -> None:
+        while True:
+            team_id, user_id = self._queue.get()
+            with self._lock:
+                client = self._waiting.pop((team_id, user_id))
+            try:
+                publish_home(self.services, client, team_id=team_id, user_id=user_id)
+            except Exception:  # noqa: BLE001 - the next person's Home tab must still go out
+                log.exception("could not publish the Home tab for %s", user_id)
+
+
 def register(app: App, services: Services, router) -> None:  # noqa: ANN001
+    publisher = HomePublisher(services)
+
     @app.event("app_home_opened")
     def on_home_opened(event, context, client):  # noqa: ANN001
         if event.get("tab", "home") != "home":
             return
-        publish_home(services, client, team_id=context.get("team_id") or "", user_id=event.get("user", ""))
+        publisher.request(client, team_id=context.get("team_id") or "", user_id=event.get("user", ""))
 
 
 def publish_home(services: Services, client: WebClient, *, team_id: str, user_id: str) -> bool:
