@@ -79,7 +79,9 @@ def build_app(services: Services) -> App:
         log.error("unhandled error in a %s listener: %r", kind or "request", error, exc_info=error)
 
     router = CommandRouter(services)
+    # First, so Bolt matches /compass before trying every button and view listener (it reads the
+    # flows' subcommands when a command arrives, so they may register after it).
+    router.register(app)
     for flow in FLOWS:
         flow.register(app, services, router)
-    router.register(app)
     return app
