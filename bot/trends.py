@@ -169,6 +169,15 @@ def career_stage_band(stage: str | None) -> str:
     return "Attending, 16+ years"
 
 
+def validated_tables(tables: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    """The report's breakdowns, each a tuple of known dimensions."""
+    table_list = tuple(tuple(table) for table in tables)
+    for table in table_list:
+        if not set(table) <= set(DIMENSIONS):
+            raise ValueError(f"reports break down only by {', '.join(DIMENSIONS)}; got table {table!r}")
+    return table_list
+
+
 def build_trend_report(
     rows: Iterable[PulseRow],
     *,
@@ -180,10 +189,7 @@ def build_trend_report(
     """Aggregate rows into suppressed report cells for every metric, month and table."""
     k = validate_min_group(min_group)
     catalogue = catalogue or default_catalogue()
-    table_list = tuple(tuple(table) for table in tables)
-    for table in table_list:
-        if not set(table) <= set(DIMENSIONS):
-            raise ValueError(f"reports break down only by {', '.join(DIMENSIONS)}; got table {table!r}")
+    table_list = validated_tables(tables)
     metric_list = tuple(metrics)
     for metric in metric_list:
         _check_metric(metric, catalogue)

@@ -38,6 +38,7 @@ from bot.trends import (
     TrendReport,
     summarise_program,
     t_quantile,
+    validated_tables,
     wilson_interval,
 )
 from storage.models import Group, GroupMember, GroupSession, Member, SessionAttendance
@@ -64,10 +65,7 @@ def trend_report_from_aggregates(
     """
     k = validate_min_group(min_group)
     catalogue = catalogue or default_catalogue()
-    table_list = tuple(tuple(table) for table in tables)
-    for table in table_list:
-        if not set(table) <= set(DIMENSIONS):
-            raise ValueError(f"reports break down only by {', '.join(DIMENSIONS)}; got table {table!r}")
+    table_list = validated_tables(tables)
     metric_list = tuple(metrics)
     for metric in metric_list:
         if metric.kind == "percent":
