@@ -59,11 +59,11 @@ def seed_people(engine, people: dict[str, tuple[str, str]], *, cohort: str = "20
             session.add(GroupMember(group_id=group.id, team_id=TEAM_ID, slack_user_id=user_id, joined_at=enrolled))
 
 
-def seed_answers(engine, answers: list[tuple[str, datetime, str, int]]) -> None:  # noqa: ANN001
+def seed_answers(engine, answers: list[tuple[str, datetime, str, int]], *, wave: str = "seed") -> None:  # noqa: ANN001
     """answers: (user, when, instrument, value), each in its own completed survey."""
     with session_scope(engine) as session:
         for number, (user_id, when, instrument, value) in enumerate(answers):
-            survey = Survey(team_id=TEAM_ID, slack_user_id=user_id, kind="pulse", wave=f"seed:{number}", instruments=instrument,
+            survey = Survey(team_id=TEAM_ID, slack_user_id=user_id, kind="pulse", wave=f"{wave}:{number}", instruments=instrument,
                             status="completed", sent_at=when, completed_at=when)
             session.add(survey)
             session.flush()
@@ -289,15 +289,8 @@ def test_the_kept_summaries_still_match_the_domain_report_after_answers_and_a_pr
     # through it), and U0007 moving department (so January and February move them).
     later = [(user_id, april + timedelta(days=25), "who5", 88) for user_id in list(people)[:20]]
     later.append(("U0044", datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc), "who5", 4))
+    seed_answers(engine, later, wave="later")
     with session_scope(engine) as session:
-        for number, (user_id, when, instrument, value) in enumerate(later):
-            survey = Survey(team_id=TEAM_ID, slack_user_id=user_id, kind="pulse", wave=f"later:{number}", instruments=instrument,
-                            status="completed", sent_at=when, completed_at=when)
-            session.add(survey)
-            session.flush()
-            session.add(SurveyResponse(survey_id=survey.id, team_id=TEAM_ID, slack_user_id=user_id, instrument=instrument,
-                                       answers=json.dumps(items_for(instrument, value)), score=float(value), flags="[]",
-                                       answered_at=when))
         member = session.exec(select(Member).where(Member.slack_user_id == "U0007")).one()
         member.department = "Dermatology"
         session.add(member)
