@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ImageBlock
 from sqlmodel import Session, col, select
 
-from bot.flows.commands import CommandContext, CommandRouter, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, run_guarded, who
 from bot.flows.home import publish_home
 from bot.render import check_blocks, context_block, divider, fallback_text, render, section_blocks
 from bot.services import Services
@@ -48,18 +48,12 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @app.action(SEND_ACTION)
     def on_send_report(ack, body, client):  # noqa: ANN001
         ack()
-        team_id, user_id = _who(body)
+        team_id, user_id = who(body)
 
         def dm(text: str) -> None:
             call(client, "chat.postMessage", channel=user_id, text=text)
 
         run_guarded(lambda: _send_if_admin(services, client, team_id, user_id, dm), reply=dm, what="report button")
-
-
-def _who(body: dict) -> tuple[str, str]:
-    team = body.get("team") or {}
-    user = body.get("user") or {}
-    return team.get("id") or user.get("team_id") or "", user.get("id", "")
 
 
 def report_command(ctx: CommandContext) -> None:

@@ -117,6 +117,18 @@ class CommandRouter:
         run_guarded(lambda: subcommand.handler(context), reply=context.reply, what=f"/compass {name}")
 
 
+def who(body: dict) -> tuple[str, str]:
+    """(team id, user id) of an interaction."""
+    team = body.get("team") or {}
+    user = body.get("user") or {}
+    return team.get("id") or user.get("team_id") or "", user.get("id", "")
+
+
+def action_value(body: dict) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
 ID_MAX = 2**31 - 1  # the largest INTEGER on PostgreSQL (SQLite's limit is 2**63 - 1)
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot.delivery import DropDelivery, post_once
-from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded, who
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
 from bot.render import check_blocks, fallback_text, render, section_blocks
@@ -42,7 +42,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @app.action("join_open")
     def on_join_button(ack, body, client, respond):  # noqa: ANN001
         ack()
-        team_id, user_id = _who(body)
+        team_id, user_id = who(body)
         run_guarded(
             lambda: open_join_form(services, client, team_id, user_id, body.get("trigger_id", ""), lambda text: _dm(client, user_id, text)),
             reply=lambda text: _dm(client, user_id, text),
@@ -56,14 +56,14 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @app.action("resume_now")
     def on_resume_button(ack, body, client):  # noqa: ANN001
         ack()
-        team_id, user_id = _who(body)
+        team_id, user_id = who(body)
         run_guarded(lambda: _change_status(services, client, team_id, user_id, "active", reply=lambda t: _dm(client, user_id, t)),
                     reply=lambda text: _dm(client, user_id, text), what="resume button")
 
     @app.action("pause_open")
     def on_pause_button(ack, body, client):  # noqa: ANN001
         ack()
-        team_id, user_id = _who(body)
+        team_id, user_id = who(body)
         run_guarded(lambda: _change_status(services, client, team_id, user_id, "paused", reply=lambda t: _dm(client, user_id, t)),
                     reply=lambda text: _dm(client, user_id, text), what="pause button")
 
@@ -71,7 +71,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     def on_forget_confirm(ack, body, client, respond):  # noqa: ANN001
         ack()
         respond = answer_privately(respond, client, body)
-        team_id, user_id = _who(body)
+        team_id, user_id = who(body)
         run_guarded(lambda: _forget(services, client, team_id, user_id, respond),
                     reply=lambda text: respond(text=text, replace_original=True), what="forget-me")
 
@@ -80,12 +80,6 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         ack()
         respond = answer_privately(respond, client, body)
         respond(text="Nothing was deleted. :relieved:", replace_original=True)
-
-
-def _who(body: dict) -> tuple[str, str]:
-    team = body.get("team") or {}
-    user = body.get("user") or {}
-    return team.get("id") or user.get("team_id") or "", user.get("id", "")
 
 
 def _dm(client: WebClient, user_id: str, text: str, blocks: list | None = None) -> None:
@@ -107,7 +101,7 @@ def open_join_form(services: Services, client: WebClient, team_id: str, user_id:
 
 
 def submit_join_form(services: Services, ack, body: dict, view: dict, client: WebClient) -> None:  # noqa: ANN001
-    team_id, user_id = _who(body)
+    team_id, user_id = who(body)
     try:
         metadata = json.loads(view.get("private_metadata") or "{}")
     except ValueError:

@@ -40,7 +40,7 @@ from sqlmodel import Session, select
 from bot import group_series as gs
 from bot.calendar_file import series_calendar
 from bot.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered
-from bot.flows.commands import CommandContext, CommandRouter, answer_privately, bounded_int, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, bounded_int, run_guarded, who
 from bot.group_formation import ALLOWED_SIZE_MAX, ALLOWED_SIZE_MIN, MODES, FormationResult, FormationSettings, form_groups
 from bot.people import Person
 from bot.render import check_blocks, context_block, fallback_text, render, render_sections, section_blocks, split_text
@@ -89,18 +89,6 @@ FORM_ACTION = "value"
 
 
 # --- small helpers -------------------------------------------------------------------------------
-
-
-def who(body: dict) -> tuple[str, str]:
-    """(team id, user id) of an interaction."""
-    team = body.get("team") or {}
-    user = body.get("user") or {}
-    return team.get("id") or user.get("team_id") or "", user.get("id", "")
-
-
-def action_value(body: dict) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
 
 
 def message_location(body: dict) -> tuple[str, str]:

@@ -40,7 +40,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from bot.delivery import HISTORY_WINDOW, METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
-from bot.flows.commands import CommandContext, CommandRouter, answer_privately, bounded_int, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, bounded_int, run_guarded, who
 from bot.flows.home import publish_home
 from bot.matching import MENTEE_ROLES, MENTOR_ROLES, ZERO_CAPACITY, MatchingRules, MatchResult, Violation, check_pairs, match
 from bot.people import CareerStage, Person
@@ -118,18 +118,6 @@ def unmatched_key(round_id: int, user_id: str) -> str:
 
 
 # --- small helpers -------------------------------------------------------------------------------------
-
-
-def who(body: dict) -> tuple[str, str]:
-    """(team id, user id) of an interaction."""
-    team = body.get("team") or {}
-    user = body.get("user") or {}
-    return team.get("id") or user.get("team_id") or "", user.get("id", "")
-
-
-def action_value(body: dict) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
 
 
 def parse_ints(text: str, count: int) -> tuple[int, ...] | None:

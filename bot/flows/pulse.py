@@ -44,7 +44,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from bot.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
-from bot.flows.commands import CommandRouter, bounded_int, run_guarded
+from bot.flows.commands import CommandRouter, bounded_int, run_guarded, who
 from bot.flows.home import publish_home
 from bot.instruments import Survey as SurveyDefinition
 from bot.instruments import UnknownInstrument, default_catalogue
@@ -93,7 +93,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     @app.action(OPEN_SURVEY_ACTION_ID)
     def on_open_survey(ack, body, client, respond):  # noqa: ANN001
         ack()
-        team_id, user_id = _who(body)
+        team_id, user_id = who(body)
         tell = _teller(client, body, respond, user_id)
         run_guarded(lambda: open_survey_modal(services, client, body, tell), reply=tell, what="open check-in")
 
@@ -103,12 +103,6 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def _who(body: dict) -> tuple[str, str]:
-    team = body.get("team") or {}
-    user = body.get("user") or {}
-    return team.get("id") or user.get("team_id") or "", user.get("id", "")
 
 
 def _teller(client: WebClient, body: dict, respond, user_id: str) -> Callable[[str], None]:  # noqa: ANN001
@@ -386,7 +380,7 @@ def deliver_close(services: Services, client: WebClient, action: ScheduledAction
 
 
 def open_survey_modal(services: Services, client: WebClient, body: dict, tell: Callable[[str], None]) -> None:
-    team_id, user_id = _who(body)
+    team_id, user_id = who(body)
     actions = body.get("actions") or [{}]
     survey_id = _survey_id(actions[0].get("value"))
     with Session(services.engine) as session:
@@ -426,7 +420,7 @@ def _keep_open_with_error(ack, view: dict, message: str) -> None:  # noqa: ANN00
 
 
 def submit_survey(services: Services, ack, body: dict, view: dict, client: WebClient) -> None:  # noqa: ANN001
-    team_id, user_id = _who(body)
+    team_id, user_id = who(body)
     try:
         survey_id = _survey_id(json.loads(view.get("private_metadata") or "{}").get("survey_id"))
     except (ValueError, AttributeError):

@@ -24,10 +24,9 @@ from sqlmodel import Session
 from bot import group_series as gs
 from bot.curriculum import Topic
 from bot.delivery import DeliveryFailed, DropDelivery, RetryLater
-from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded
+from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, run_guarded, who
 from bot.flows.groups import (
     SeriesChange,
-    action_value,
     announcement,
     change_series,
     controlled_group,
@@ -41,7 +40,6 @@ from bot.flows.groups import (
     publish_calendar,
     refusal,
     slots_of,
-    who,
 )
 from bot.render import check_blocks, context_block, fallback_text, render, section_blocks
 from bot.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
