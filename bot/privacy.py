@@ -38,8 +38,8 @@ vector that is 0/1 over fine cells.
       every derivable vector supported on small atoms alone. None means the
       table set is safe; this is the usual final certificate.
    c. A reduced row with a single entry is a determined atom; otherwise a
-      small integer program (HiGHS via ``scipy.optimize.milp``) finds the 0/1
-      derivable vector of least weight, if one weighs less than k.
+      small integer program (HiGHS, through its own bindings ``highspy``) finds
+      the 0/1 derivable vector of least weight, if one weighs less than k.
 3. Hide one more shown cell to break that derivation: among the cells every
    derivation needs (non-zero coefficient in the exact solution, in no linear
    dependency with other shown cells), the smallest; failing that, the
@@ -241,37 +241,74 @@ def _least_derivable_atoms(
     atom. For every atom, the combination of shown rows must equal the choice
     (zero for atoms that cannot be chosen).
     """
-    # Imported here: SciPy's optimiser costs every process most of a second at start, and only
+    # Imported here: the solver costs every process memory and start-up time, and only
     # reports with overlapping small cells ever get this far.
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import csr_array, hstack
+    import highspy
 
     n_rows, n_atoms = shown_by_atom.shape
-    choice = np.zeros((n_atoms, len(exposed)))
-    choice[exposed, np.arange(len(exposed))] = -1.0
-    equalities = hstack([csr_array(shown_by_atom.T.astype(float)), csr_array(choice)])
+    n_exposed = len(exposed)
     sizes = atom_sizes[exposed].astype(float)
-    weight = np.concatenate([np.zeros(n_rows), sizes])
-    result = milp(
-        c=weight,
-        constraints=[
-            LinearConstraint(equalities, 0.0, 0.0),
-            LinearConstraint(weight[None, :], 1.0, k - 1.0),
-        ],
-        integrality=np.concatenate([np.zeros(n_rows), np.ones(len(exposed))]),
-        bounds=Bounds(
-            np.concatenate([np.full(n_rows, -np.inf), np.zeros(len(exposed))]),
-            np.concatenate([np.full(n_rows, np.inf), np.ones(len(exposed))]),
-        ),
-        options={"time_limit": _SOLVER_SECONDS},
+    start, index, value = _constraint_columns(shown_by_atom, exposed, sizes)
+    # Columns: the shown rows' free coefficients, then the exposed atoms' 0/1 choices.
+    cost = np.concatenate([np.zeros(n_rows), sizes])
+    col_lower = np.concatenate([np.full(n_rows, -highspy.kHighsInf), np.zeros(n_exposed)])
+    col_upper = np.concatenate([np.full(n_rows, highspy.kHighsInf), np.ones(n_exposed)])
+    integrality = np.concatenate([np.zeros(n_rows), np.ones(n_exposed)]).astype(np.int32)
+    # Rows: one equality per atom, then 1 <= weight <= k-1.
+    row_lower = np.append(np.zeros(n_atoms), 1.0)
+    row_upper = np.append(np.zeros(n_atoms), k - 1.0)
+
+    solver = _quiet_solver()
+    solver.passModel(
+        n_rows + n_exposed, n_atoms + 1, len(index),
+        int(highspy.MatrixFormat.kColwise), int(highspy.ObjSense.kMinimize), 0.0,
+        cost, col_lower, col_upper, row_lower, row_upper,
+        start, index, value, integrality,
     )
-    if result.x is not None:
-        return [int(atom) for atom in exposed[result.x[n_rows:] > 0.5]]
-    if result.status == 2:  # proven infeasible: nothing under k is derivable
-        return None
+    solver.run()
+
+    feasible = int(highspy.SolutionStatus.kSolutionStatusFeasible)
+    if solver.getInfo().primal_solution_status == feasible:
+        choices = np.asarray(solver.getSolution().col_value[n_rows:])
+        return [int(atom) for atom in exposed[choices > 0.5]]
+    if solver.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        return None  # proven: nothing under k is derivable
     # The solver gave up without an answer: treat every exposed atom as at risk,
     # which makes the caller hide another cell rather than publish an unchecked table.
     return [int(atom) for atom in exposed]
+
+
+def _quiet_solver():
+    """A fresh HiGHS instance (one per call: reports may run in parallel) that prints nothing."""
+    import highspy
+
+    # Not highspy.Highs: its __init__ registers a Python callback, and that call prints the
+    # HiGHS banner before any option can be set. Its base class, the plain binding (listed
+    # in highspy.__all__ since 1.7.1), has every method used here and registers nothing.
+    solver = highspy._Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.setOptionValue("time_limit", _SOLVER_SECONDS)
+    return solver
+
+
+def _constraint_columns(
+    shown_by_atom: np.ndarray, exposed: np.ndarray, sizes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column-wise sparse constraints: one equality row per atom, then the weight row.
+
+    A shown row's coefficient enters the equality of every atom it covers; an
+    exposed atom's choice enters its own equality with -1 and the weight row
+    with the atom's size.
+    """
+    n_rows, n_atoms = shown_by_atom.shape
+    shown_row, atom = np.nonzero(shown_by_atom)  # row-major, so grouped by shown row
+    choice_index = np.column_stack([exposed, np.full(len(exposed), n_atoms)]).ravel()
+    choice_value = np.column_stack([np.full(len(exposed), -1.0), sizes]).ravel()
+    per_column = np.concatenate([np.bincount(shown_row, minlength=n_rows), np.full(len(exposed), 2)])
+    start = np.concatenate([[0], np.cumsum(per_column)[:-1]]).astype(np.int32)
+    index = np.concatenate([atom, choice_index]).astype(np.int32)
+    value = np.concatenate([shown_by_atom[shown_row, atom].astype(float), choice_value])
+    return start, index, value
 
 
 def _cell_to_hide(shown: np.ndarray, disclosed: np.ndarray, priority: list[tuple]) -> int:

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import itertools
 import random
+import subprocess
+import sys
+import textwrap
 from fractions import Fraction
 from math import lcm
+from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import privacy
 from bot.privacy import (
     DEFAULT_MIN_GROUP,
     MIN_GROUP_FLOOR,
@@ -313,3 +319,129 @@ def test_generated_naive_suppression_is_usually_broken():
         leaking += bool(disclosures or recovered)
         assert attack(fine, plan_suppression(fine, DIMS, ALL_TABLES, 5)) == ([], [])
     assert leaking >= 15
+
+
+# ---------------------------------------------------------------- the integer program
+
+
+def null_space_coordinates(matrix) -> list[tuple[int, ...]]:
+    """Per column, its coordinates in an integer basis of the null space.
+
+    A 0/1 vector over the columns is a combination of the rows exactly when the
+    coordinates of its columns sum to zero.
+    """
+    rows, pivots = LinearAttacker._rref([[Fraction(int(x)) for x in row] for row in matrix])
+    n_cols = len(matrix[0])
+    basis = []
+    for free in (c for c in range(n_cols) if c not in pivots):
+        vector = [Fraction(0)] * n_cols
+        vector[free] = Fraction(1)
+        for row, pivot in zip(rows, pivots):
+            vector[pivot] = -row[free]
+        scale = lcm(*(x.denominator for x in vector))
+        basis.append([int(x * scale) for x in vector])
+    return [tuple(vector[c] for vector in basis) for c in range(n_cols)]
+
+
+def derivable(coordinates, atoms) -> bool:
+    return not any(sum(coordinates[atom][i] for atom in atoms) for i in range(len(coordinates[0])))
+
+
+def lightest_by_brute_force(shown_by_atom, atom_sizes, exposed, k) -> int | None:
+    """Respondents in the lightest derivable set of exposed atoms holding 1..k-1, or None."""
+    coordinates = null_space_coordinates(shown_by_atom)
+    weights = [
+        int(atom_sizes[list(subset)].sum())
+        for count in range(1, k)
+        for subset in itertools.combinations(exposed.tolist(), count)
+        if atom_sizes[list(subset)].sum() < k and derivable(coordinates, subset)
+    ]
+    return min(weights, default=None)
+
+
+def record_integer_programs(monkeypatch) -> list[tuple]:
+    calls = []
+    solve = privacy._least_derivable_atoms
+
+    def recording(shown_by_atom, atom_sizes, exposed, k):
+        answer = solve(shown_by_atom, atom_sizes, exposed, k)
+        calls.append((shown_by_atom, atom_sizes, exposed, k, answer))
+        return answer
+
+    monkeypatch.setattr(privacy, "_least_derivable_atoms", recording)
+    return calls
+
+
+def test_integer_program_finds_the_lightest_derivable_set(monkeypatch):
+    calls = record_integer_programs(monkeypatch)
+    rng = random.Random(5)
+    for _ in range(12):
+        fine = {}
+        for _ in range(rng.randint(5, 40)):
+            key = (rng.choice(["c1", "c2"]), rng.choice("ABC"), rng.choice(["PGY", "Att", "Fel"]))
+            fine[key] = fine.get(key, 0) + 1
+        plan_suppression(fine, DIMS, ALL_TABLES, 5)
+
+    # Only reductions without a single-entry row reach the solver; some of these must pick
+    # a strict subset of the exposed atoms, so "all of them" cannot pass for an answer.
+    assert any(answer and len(answer) < len(exposed) for _, _, exposed, _, answer in calls)
+    for shown_by_atom, atom_sizes, exposed, k, answer in calls:
+        lightest = lightest_by_brute_force(shown_by_atom, atom_sizes, exposed, k)
+        if answer is None:
+            assert lightest is None
+            continue
+        assert set(answer) <= set(exposed.tolist())
+        assert int(atom_sizes[answer].sum()) == lightest
+        assert derivable(null_space_coordinates(shown_by_atom), answer)
+
+
+def test_integer_program_reports_nothing_derivable_as_none():
+    # One shown row over two atoms of two respondents each: the only derivable 0/1 set
+    # holds four, not under three.
+    shown_by_atom = np.array([[1, 1]])
+    assert privacy._least_derivable_atoms(shown_by_atom, np.array([2, 2]), np.array([0, 1]), 3) is None
+
+
+def test_integer_program_that_gives_up_puts_every_exposed_atom_at_risk(monkeypatch):
+    quiet_solver = privacy._quiet_solver
+
+    def stopping_at_the_root():
+        # Like running out of time: a limit is hit before any solution is found.
+        solver = quiet_solver()
+        solver.setOptionValue("presolve", "off")
+        solver.setOptionValue("mip_max_nodes", 0)
+        return solver
+
+    monkeypatch.setattr(privacy, "_quiet_solver", stopping_at_the_root)
+    shown_by_atom = np.array([[1, 1, 0], [0, 1, 1]])
+    exposed = np.array([0, 1, 2])
+    assert privacy._least_derivable_atoms(shown_by_atom, np.array([1, 3, 2]), exposed, 5) == [0, 1, 2]
+
+
+def test_integer_program_answers_and_prints_nothing(capfd):
+    # Rows {0,1} and {1,2} over atoms of 1, 3 and 2 respondents: their difference is not
+    # 0/1, so the derivable sets are the rows themselves, holding four and five.
+    shown_by_atom = np.array([[1, 1, 0], [0, 1, 1]])
+    sizes = np.array([1, 3, 2])
+    assert privacy._least_derivable_atoms(shown_by_atom, sizes, np.array([0, 1, 2]), 5) == [0, 1]
+    assert privacy._least_derivable_atoms(shown_by_atom, sizes, np.array([0, 1, 2]), 4) is None
+    assert capfd.readouterr() == ("", "")
+
+
+def test_solver_prints_no_banner_and_needs_no_scipy():
+    # HiGHS prints its banner once per process, so only a fresh interpreter shows it.
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        from bot.privacy import _least_derivable_atoms
+        shown_by_atom = np.array([[1, 1, 0], [0, 1, 1]])
+        assert _least_derivable_atoms(shown_by_atom, np.array([1, 3, 2]), np.array([0, 1, 2]), 5) == [0, 1]
+        assert "scipy.optimize" not in sys.modules
+        """
+    )
+    project = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert (run.returncode, run.stdout, run.stderr) == (0, "", "")
