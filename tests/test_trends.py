@@ -21,6 +21,7 @@ from bot.trends import (
     mean_interval,
     report_csv,
     summarise_program,
+    t_quantile,
     wilson_interval,
 )
 from tests.test_privacy import LinearAttacker
@@ -62,6 +63,19 @@ def test_mean_interval_uses_the_t_distribution():
     assert mean == 3 and low == pytest.approx(1.036757, abs=1e-6) and high == pytest.approx(4.963243, abs=1e-6)
     with pytest.raises(ValueError):
         mean_interval([4])
+
+
+def test_t_quantile_matches_scipy_for_every_sample_size():
+    from scipy.special import stdtrit
+
+    for df in [*range(1, 2101), 5_000, 10_000, 123_457, 10**6]:
+        assert t_quantile(df) == pytest.approx(float(stdtrit(df, 0.975)), rel=1e-11), df
+
+
+def test_t_quantile_needs_whole_degrees_of_freedom():
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError):
+            t_quantile(bad)
 
 
 # ---------------------------------------------------------------- aggregation
