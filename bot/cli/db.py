@@ -15,6 +15,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Apply every Alembic migration to the database named by DATABASE_URL (default sqlite:///./compass.db).",
     )
     up.set_defaults(handler=run_upgrade)
+    check = db_commands.add_parser(
+        "check",
+        help="check that DATABASE_URL is reachable and its schema up to date",
+        description="Exit 0 if the database named by DATABASE_URL is reachable and fully migrated; otherwise say why and exit 2.",
+    )
+    check.set_defaults(handler=run_check)
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -23,4 +29,13 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
     services = open_services(require_slack=False, migrate=True)
     print(f"database is at revision {current_revision(services.engine)}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from bot.runtime import open_services
+    from storage.migrate import current_revision
+
+    services = open_services(require_slack=False, migrate=False)
+    print(f"database is at revision {current_revision(services.engine)}, the latest")
     return 0

@@ -65,12 +65,23 @@ def _build_bolt_app(services: "Services"):  # noqa: ANN202
         ) from None
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    from bot.runtime import open_services
+def _open_long_running_services() -> "Services":
+    """Services for a process that runs for days: the database prepared in a child process first,
+    and few malloc arenas (see bot.runtime)."""
+    from bot.config import load_settings
+    from bot.runtime import limit_malloc_arenas, open_services, prepare_database_in_child
 
+    limit_malloc_arenas()
+    settings = load_settings()
+    settings.require_slack()
+    prepare_database_in_child(settings)
+    return open_services(require_slack=True, settings=settings, database_ready=True)
+
+
+def run_serve(args: argparse.Namespace) -> int:
     from bot.report_warmup import warm_reports_in_background
 
-    services = open_services(require_slack=True)
+    services = _open_long_running_services()
     bolt_app = _build_bolt_app(services)
     warm_reports_in_background(services)
     if not args.no_clock:
@@ -93,9 +104,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_clock(args: argparse.Namespace) -> int:
-    from bot.runtime import open_services
-
-    services = open_services(require_slack=True)
+    services = _open_long_running_services()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info("clock running: a heartbeat every minute")
     _start_clock(services, blocking=True)
