@@ -166,7 +166,7 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
     refused = []
     stamp = report.as_of.isoformat()
     if any(c.metric == CHART_METRIC and c.table == () and not c.suppressed for c in report.trends.cells):
-        from bot.charts import trend_chart  # matplotlib takes seconds to import; only reports need it
+        from bot.charts import trend_chart  # Pillow: only reports need it
 
         chart = trend_chart(report.trends, CHART_METRIC)
         uploaded = call(client, "files.upload_v2", channel=channel, content=chart.png, filename=f"compass-wellbeing-{stamp}.png",
