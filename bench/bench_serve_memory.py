@@ -85,6 +85,7 @@ from storage.models import (  # noqa: E402
 )
 from storage.workspaces import ensure_workspace  # noqa: E402
 from tests.support.responses import ResponseSink  # noqa: E402
+from tests.support.slack_requests import acknowledged_message  # noqa: E402
 
 TEAM = "T0BENCH"
 TOKEN = "xoxb-bench"
@@ -293,7 +294,7 @@ class Slack:
         self._local = threading.local()
         self._lock = threading.Lock()
 
-    def _post(self, body: str, content_type: str) -> bool:
+    def _post(self, body: str, content_type: str, *, response_url: str = "") -> bool:
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = httpx.Client(timeout=60)
@@ -304,13 +305,18 @@ class Slack:
         if response.status_code != 200:  # e.g. Bolt gave up waiting 3 s for ack(): Slack would show an error
             with self._lock:
                 self.failed[response.status_code] += 1
+        message = acknowledged_message(response)
+        if response_url and message:  # answered in the acknowledgement (help): Slack shows it like a reply
+            self.sink.record(response_url, message)
         return response.status_code == 200
 
     def command(self, user: str, text_: str) -> bool:
+        response_url = self.sink.new_url()
         return self._post(urlencode({"token": "legacy-unused", "team_id": TEAM, "team_domain": "bench", "channel_id": "C0GENERAL",
                               "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": "/compass",
-                              "text": text_, "api_app_id": "A0COMPASS", "response_url": self.sink.new_url(),
-                              "trigger_id": self.standin.new_trigger_id()}), "application/x-www-form-urlencoded")
+                              "text": text_, "api_app_id": "A0COMPASS", "response_url": response_url,
+                              "trigger_id": self.standin.new_trigger_id()}), "application/x-www-form-urlencoded",
+                          response_url=response_url)
 
     def click(self, user: str, action_id: str, value: str, block_id: str = "b") -> bool:
         payload = {"type": "block_actions", "team": {"id": TEAM, "domain": "bench"},
@@ -418,17 +424,25 @@ def largest_mappings(pid: int, top: int = 8) -> list[tuple[str, int]]:
 
 
 class Sampler(threading.Thread):
-    """Samples the RSS of the serve process tree every 100 ms; keeps the peak of the sum."""
+    """Samples the RSS of the serve process tree every 100 ms; keeps the peak of the sum, when it was
+    (seconds after launch) and how many processes made it up (serve prepares its database in a child
+    process at start)."""
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak_kb = 0
+        self.peak_at = 0.0
+        self.peak_processes = 1
+        self.started = time.monotonic()
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(0.1):
-            self.peak_kb = max(self.peak_kb, sum(status_kb(pid, "VmRSS") for pid in tree(self.pid)))
+            pids = tree(self.pid)
+            total = sum(status_kb(pid, "VmRSS") for pid in pids)
+            if total > self.peak_kb:
+                self.peak_kb, self.peak_at, self.peak_processes = total, time.monotonic() - self.started, len(pids)
 
 
 TRACEMALLOC_WRAPPER = """
@@ -609,6 +623,7 @@ def experiment(label: str, database_url: str, serve_url: str, members: int, args
                       f"(+{(hwm_now - previous) / 1024:.1f})")
                 previous = max(previous, hwm_now)
         return {"hwm_kb": sum(hwm.values()), "processes": len(pids), "started_kb": started_kb, "sampled_kb": sampler.peak_kb,
+                "sampled_at": sampler.peak_at, "sampled_processes": sampler.peak_processes,
                 "mappings": mappings, "traced": traced_top, "log": workdir / "serve.log"}
 
 
@@ -622,11 +637,13 @@ def run_database(name: str, make_urls, args: argparse.Namespace, import_kb: int)
     print(f"  bare `import bot.app, bot.web`     {mb(import_kb):7.1f} MB")
     print(f"  serve, empty database             {mb(empty['hwm_kb']):7.1f} MB  (at start {mb(empty['started_kb']):.1f} MB)")
     print(f"  serve, {args.members:,} members          {mb(full['hwm_kb']):7.1f} MB  (at start {mb(full['started_kb']):.1f} MB, "
-          f"sampled peak {mb(full['sampled_kb']):.1f} MB)")
+          f"sampled peak of the process tree {mb(full['sampled_kb']):.1f} MB, {full['sampled_at']:.0f} s after launch, "
+          f"{full['sampled_processes']} process(es))")
     print(f"  ratio to the empty database {full['hwm_kb'] / empty['hwm_kb']:.2f}x, to the bare imports "
           f"{full['hwm_kb'] / import_kb:.2f}x; {args.members:,} members add {mb(full['hwm_kb'] - empty['hwm_kb']):.1f} MB")
-    verdict = "meets" if mb(full["hwm_kb"]) < TARGET_MB else "EXCEEDS"
-    print(f"  {verdict} the {TARGET_MB:.0f} MB target ({mb(full['hwm_kb']):.1f} MB)")
+    peak = max(full["hwm_kb"], full["sampled_kb"])  # the server's own peak, or the tree's if higher
+    verdict = "meets" if mb(peak) < TARGET_MB else "EXCEEDS"
+    print(f"  {verdict} the {TARGET_MB:.0f} MB target ({mb(peak):.1f} MB: the larger of the two peaks above)")
     print("  resident memory of the loaded server at the end, by mapping:")
     for path, kb in full["mappings"]:
         print(f"    {mb(kb):7.1f} MB  {path}")

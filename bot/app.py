@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.flows import FLOWS
 from bot.flows.commands import CommandRouter
 from bot.manifest import BOT_SCOPES
+from bot.response_urls import PooledRespond, ResponseUrlPoster
 from bot.services import Services
 from bot.slack_client import make_client
 from storage.events import first_delivery
@@ -71,6 +72,14 @@ def build_app(services: Services) -> App:
         if not first:
             log.info("event %s already handled; ignoring Slack's retry", event_id)
             return BoltResponse(status=200, body="")
+        return next()
+
+    poster = ResponseUrlPoster()
+
+    @app.middleware
+    def respond_over_kept_connections(context, next):  # noqa: ANN001, A002
+        if context.response_url:
+            context["respond"] = PooledRespond(response_url=context.response_url, poster=poster)
         return next()
 
     @app.error

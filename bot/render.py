@@ -55,6 +55,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # the templates ship with the package: no file check on every message
     )
     env.filters["mrkdwn"] = escape_mrkdwn
     env.filters["plain"] = escape_plain

@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from slack_sdk import WebClient
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
-
 from pathlib import Path
+
+from slack_sdk import WebClient
+from sqlalchemy import bindparam, exists, select
+from sqlalchemy.engine import Engine
 
 from bot.config import Settings
 from bot.curriculum import Catalogue, load_catalogue
@@ -20,6 +20,10 @@ from storage.db import make_engine
 from storage.models import Role
 
 log = logging.getLogger(__name__)
+
+_IS_ADMIN = select(exists().where(
+    Role.team_id == bindparam("team_id"), Role.slack_user_id == bindparam("user_id"), Role.role == "admin"
+))
 
 
 class SlackClients:
@@ -80,10 +84,5 @@ class Services:
     def is_admin(self, team_id: str, user_id: str) -> bool:
         if user_id in self.settings.admin_ids:
             return True
-        with Session(self.engine) as session:
-            return (
-                session.exec(
-                    select(Role.id).where(Role.team_id == team_id, Role.slack_user_id == user_id, Role.role == "admin")
-                ).first()
-                is not None
-            )
+        with self.engine.connect() as connection:  # Core, not an ORM session: asked on every /compass help
+            return bool(connection.execute(_IS_ADMIN, {"team_id": team_id, "user_id": user_id}).scalar())

@@ -27,8 +27,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             # Bolt's 16 listener threads and the clock's workers may each hold two sessions at once.
-            pool_size=5,
-            max_overflow=45,
+            # Kept open, not reopened: opening a connection costs more than most queries.
+            pool_size=16,
+            max_overflow=34,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -11,7 +11,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, func, or_, update
+from sqlalchemy import and_, bindparam, exists, func, or_, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -82,6 +83,17 @@ def group_in_channel(session: Session, *, team_id: str, channel_id: str) -> Grou
             Group.team_id == team_id, Group.channel_id == channel_id, col(Group.status).in_(ACTIVE_GROUP_STATUSES)
         )
     ).first()
+
+
+# Built once: asked on every /compass help, where building the expression cost more than running it.
+_LEADS_A_GROUP = select(exists().where(
+    Group.team_id == bindparam("team_id"), Group.lead_user_id == bindparam("user_id"),
+    col(Group.status).in_(ACTIVE_GROUP_STATUSES),
+))
+
+
+def leads_a_group(connection: Connection, *, team_id: str, user_id: str) -> bool:
+    return bool(connection.execute(_LEADS_A_GROUP, {"team_id": team_id, "user_id": user_id}).scalar())
 
 
 def groups_led_by(session: Session, *, team_id: str, user_id: str) -> list[Group]:

@@ -1074,7 +1074,9 @@ def test_help_answers_in_time_when_the_database_is_down(target, tmp_path):
         target.services.engine = target.engine
     assert response.status_code == 200
     assert elapsed < 2
-    assert [m["text"] for m in target.sink.messages(url)] == [render_error("database")]
+    # Help answers in the acknowledgement, and so does the failure to build it.
+    assert response.json() == {"text": render_error("database"), "response_type": "ephemeral"}
+    assert target.sink.messages(url) == []
 
 
 def render_error(kind: str) -> str:

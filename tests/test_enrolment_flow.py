@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 
 from tests.support.clock import frozen
@@ -45,6 +46,22 @@ def test_help_lists_what_a_person_can_do(slack, responses):
     text_ = last_response(responses, slack)["text"]
     assert "/compass join" in text_ and "/compass forget-me" in text_
     assert last_response(responses, slack)["response_type"] == "ephemeral"
+    # In the acknowledgement itself, so nothing goes to the response_url.
+    assert response.json() == {"text": text_, "response_type": "ephemeral"}
+    time.sleep(0.2)
+    assert len(responses.messages(slack.last_response_url)) == 1
+
+
+def test_help_that_cannot_be_built_still_answers_in_the_acknowledgement(slack, responses, services, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    def unreachable(*_):
+        raise OperationalError("SELECT 1", {}, Exception("database is gone"))
+
+    monkeypatch.setattr(services, "is_admin", unreachable)
+    response = slack.command(ANA, "help")
+    assert response.status_code == 200 and response.json()["response_type"] == "ephemeral"
+    assert "database" in response.json()["text"].lower() and "Traceback" not in response.text
 
 
 def test_unknown_subcommand_answers_with_help(slack, responses):

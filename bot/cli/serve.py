@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -83,10 +84,17 @@ def run_serve(args: argparse.Namespace) -> int:
 
     services = _open_long_running_services()
     bolt_app = _build_bolt_app(services)
+    settings = services.settings
+    if not settings.socket_mode:
+        import uvicorn
+
+        from bot.web import create_web_app
+
+        web_app = create_web_app(bolt_app, services)
+    _freeze_startup_objects()  # before any thread starts building things that will not last
     warm_reports_in_background(services)
     if not args.no_clock:
         _start_clock(services, blocking=False)
-    settings = services.settings
     if settings.socket_mode:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -94,13 +102,18 @@ def run_serve(args: argparse.Namespace) -> int:
         SocketModeHandler(bolt_app, settings.slack_app_token).start()
         return 0
 
-    import uvicorn
-
-    from bot.web import create_web_app
-
     log.info("serving HTTP on %s:%d (POST /slack/events, GET /healthz)", args.host, settings.port)
-    uvicorn.run(create_web_app(bolt_app, services), host=args.host, port=settings.port, log_level="info", access_log=False)
+    # uvloop and httptools (installed with the bot) take half the CPU of asyncio and h11 per request.
+    uvicorn.run(web_app, host=args.host, port=settings.port, log_level="info", access_log=False)
     return 0
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything built at start (modules, the app, caches) out of the garbage collector's
+    reach: a full collection would otherwise walk them all again and again, a pause of tens of
+    milliseconds that every request in flight waits out."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_clock(args: argparse.Namespace) -> int:

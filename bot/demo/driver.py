@@ -59,7 +59,10 @@ class SlackDriver:
             "user_id": user_id, "user_name": user_id.lower(), "command": "/compass", "text": text,
             "api_app_id": "A0COMPASSDEMO", "response_url": response_url, "trigger_id": trigger,
         }
-        return Sent(trigger, response_url, self._post(urlencode(form), "application/x-www-form-urlencoded"))
+        acknowledgement = self._post(urlencode(form), "application/x-www-form-urlencoded")
+        if acknowledgement.get("text") or acknowledgement.get("blocks"):  # answered at once (help)
+            self._replies.record(response_url, acknowledgement)
+        return Sent(trigger, response_url, acknowledgement)
 
     def click(self, user_id: str, action_id: str, value: str, *, channel_id: str = "", message_ts: str = "",
               block_id: str = "actions") -> Sent:

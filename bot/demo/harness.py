@@ -140,6 +140,11 @@ class ReplySink:
             self._next += 1
             return f"{self.base_url}/response/{self._next}"
 
+    def record(self, url: str, body: dict) -> None:
+        """A message a command's acknowledgement carried: Slack shows it like a reply."""
+        with self._lock:
+            self.replies.append(Reply(url=url, body=body))
+
     def since(self, index: int) -> list[Reply]:
         with self._lock:
             return list(self.replies[index:])

@@ -88,7 +88,6 @@ class CommandRouter:
         app.command("/compass")(self._handle)
 
     def _handle(self, ack, command, client, respond) -> None:  # noqa: ANN001
-        ack()
         team_id = command.get("team_id", "")
         user_id = command.get("user_id", "")
         try:
@@ -96,6 +95,13 @@ class CommandRouter:
         except ValueError:
             words = (command.get("text") or "").split()
         name = words[0].lower() if words else "help"
+        subcommand = self._subcommands.get(name)
+        if subcommand is None:
+            if name != "help":
+                log.info("unknown /compass subcommand %r from %s", name, user_id)
+            self._answer_help_in_ack(ack, team_id, user_id)
+            return
+        ack()
         context = CommandContext(
             services=self.services,
             client=client,
@@ -106,15 +112,19 @@ class CommandRouter:
             trigger_id=command.get("trigger_id", ""),
             args=words[1:],
         )
-        subcommand = self._subcommands.get(name)
-        if subcommand is None:
-            if name != "help":
-                log.info("unknown /compass subcommand %r from %s", name, user_id)
-            # Guarded like any subcommand: a listener that raises after ack() makes Bolt (1.30) wait
-            # out its 3-second ack timeout and answer 404.
-            run_guarded(lambda: context.reply(self.help_text(team_id, user_id)), reply=context.reply, what="/compass help")
-            return
+        # Guarded: a listener that raises after ack() makes Bolt (1.30) wait out its 3-second ack
+        # timeout and answer 404.
         run_guarded(lambda: subcommand.handler(context), reply=context.reply, what=f"/compass {name}")
+
+    def _answer_help_in_ack(self, ack, team_id: str, user_id: str) -> None:  # noqa: ANN001
+        """Help is two indexed lookups and a template: it goes in the acknowledgement itself, as
+        Slack suggests for quick answers (one round trip, no response_url call), and so does a
+        failure to build it."""
+
+        def help_in_ack() -> None:
+            ack(text=self.help_text(team_id, user_id), response_type="ephemeral")
+
+        run_guarded(help_in_ack, reply=lambda message: ack(text=message, response_type="ephemeral"), what="/compass help")
 
 
 def who(body: dict) -> tuple[str, str]:

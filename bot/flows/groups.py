@@ -202,8 +202,8 @@ def slot_text(group: Group) -> str:
 def is_lead_anywhere(services: Services) -> Callable[[str, str], bool]:
     def check(team_id: str, user_id: str) -> bool:
         try:
-            with Session(services.engine) as session:
-                return bool(store.groups_led_by(session, team_id=team_id, user_id=user_id))
+            with services.engine.connect() as connection:  # Core: asked on every /compass help
+                return store.leads_a_group(connection, team_id=team_id, user_id=user_id)
         except SQLAlchemyError:
             log.warning("lead check: the database is unreachable")
             return False

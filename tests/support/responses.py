@@ -41,6 +41,12 @@ class ResponseSink:
     def new_url(self) -> str:
         return f"{self.base_url}/response/{next(self._ids)}"
 
+    def record(self, url: str, message: dict) -> None:
+        """A message that came back in a command's acknowledgement: Slack shows it like one sent
+        to the command's response_url, so it is kept with those."""
+        with self._lock:
+            self.received.setdefault(url[len(self.base_url):], []).append(message)
+
     def messages(self, url: str) -> list[dict]:
         path = url[len(self.base_url):]
         with self._lock:
