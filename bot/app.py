@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from slack_bolt import App, BoltResponse
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk.oauth.state_store.sqlalchemy import SQLAlchemyOAuthStateStore
+from slack_sdk.proxy_env_variable_loader import load_http_proxy_from_env
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.flows import FLOWS
@@ -75,10 +76,12 @@ def build_app(services: Services) -> App:
         return next()
 
     poster = ResponseUrlPoster()
+    # Behind an outbound proxy (HTTPS_PROXY), Bolt's own respond, which goes through it.
+    keep_connections = load_http_proxy_from_env() is None
 
     @app.middleware
     def respond_over_kept_connections(context, next):  # noqa: ANN001, A002
-        if context.response_url:
+        if context.response_url and keep_connections:
             context["respond"] = PooledRespond(response_url=context.response_url, poster=poster)
         return next()
 

@@ -25,10 +25,15 @@ log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 10.0
 IDLE_PER_HOST = 8
-# Errors that mean a kept-alive connection had been closed by the server while idle: the
-# request never reached it, so it is sent once more on a new connection. On a new connection
-# nothing is resent: the message may have been delivered, and a person must not see it twice.
+# Errors that, before any answer arrived, mean a kept-alive connection had been closed by the
+# server while idle: the request never reached it, so it is sent once more on a new connection.
+# On a new connection, or once an answer has begun, nothing is resent: the message may have been
+# delivered, and a person must not see it twice.
 _STALE_CONNECTION = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
+class _NoAnswer(Exception):
+    """The connection broke before the status line of an answer: the cause is the original error."""
 
 Origin = tuple[str, str, int]
 
@@ -51,12 +56,15 @@ class ResponseUrlPoster:
         body = json.dumps(message).encode("utf-8")
         connection, reused = self._connection(origin)
         try:
-            status, headers, answer = self._exchange(connection, path, body)
-        except _STALE_CONNECTION:
-            if not reused:
-                raise
-            connection = self._new_connection(origin)  # the idle one had been closed: send it once more
-            status, headers, answer = self._exchange(connection, path, body)
+            try:
+                status, headers, answer = self._exchange(connection, path, body)
+            except _NoAnswer:
+                if not reused:
+                    raise
+                # The idle connection had been closed: send it once more, on a new one.
+                status, headers, answer = self._exchange(self._new_connection(origin), path, body)
+        except _NoAnswer as failed:
+            raise failed.__cause__ from None
         if status != 200:
             log.warning("a response_url answered %d: %s", status, answer[:200])
         return WebhookResponse(url=url, status_code=status, body=answer, headers=headers)
@@ -71,8 +79,11 @@ class ResponseUrlPoster:
     def _exchange(self, connection: http.client.HTTPConnection, path: str, body: bytes) -> tuple[int, dict, str]:
         """One request and its answer; the connection goes back to the pool, or is closed on any error."""
         try:
-            connection.request("POST", path, body=body, headers={"Content-Type": "application/json;charset=utf-8"})
-            response = connection.getresponse()
+            try:
+                connection.request("POST", path, body=body, headers={"Content-Type": "application/json;charset=utf-8"})
+                response = connection.getresponse()
+            except _STALE_CONNECTION as error:
+                raise _NoAnswer() from error
             answer = response.read().decode("utf-8", "replace")
         except BaseException:
             connection.close()
@@ -118,6 +129,10 @@ def _still_open(connection: http.client.HTTPConnection) -> bool:
     if sock is None:
         return False
     try:
+        if hasattr(select, "poll"):  # select.select cannot watch descriptors past 1023
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return not poller.poll(0)
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return False

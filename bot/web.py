@@ -7,6 +7,7 @@ malformed or unknown payload is a 400 with a log line, never a 500 or a tracebac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -235,7 +236,12 @@ def create_web_app(bolt_app: App, services: Services) -> Starlette:
         Route("/slack/install", oauth, methods=["GET"]),
         Route("/slack/oauth_redirect", oauth, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette):  # noqa: ANN202
+        yield
+        dispatch_threads.shutdown(wait=False)
+
+    return Starlette(routes=routes, lifespan=lifespan)
 
 
 def _ping_database(services: Services) -> None:
