@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
-from bot.matching import MatchingRules, MatchResult, PastPair, match
 from bot.pair_history import read_pair_history
 from bot.people import Person
 from bot.roster import read_roster
 
 if TYPE_CHECKING:
+    from bot.matching import MatchingRules, MatchResult, PastPair
     from bot.services import Services
 
 EXIT_OK = 0
@@ -124,6 +124,8 @@ def run_pair(args: argparse.Namespace, load: CandidateLoader | None = None) -> i
         return EXIT_USAGE
     for note in candidates.notes:
         print(f"compass-bot pair: note: {note}", file=sys.stderr)
+    from bot.matching import MatchingRules, match  # NumPy: not for every `compass-bot` command
+
     rules = MatchingRules(cooldown_rounds=args.cooldown)
     result = match(
         candidates.people,

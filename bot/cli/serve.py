@@ -80,9 +80,9 @@ def _open_long_running_services() -> "Services":
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    services = _open_long_running_services()  # first: the child that prepares the database starts small
     from bot.report_warmup import warm_reports_in_background
 
-    services = _open_long_running_services()
     bolt_app = _build_bolt_app(services)
     settings = services.settings
     if not settings.socket_mode:
