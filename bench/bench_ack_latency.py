@@ -27,9 +27,10 @@ Loads, each run for every kind of request (``GET /healthz``, ``/compass help``, 
 ``GET /healthz`` (a database ping in the same thread pool) is the baseline in the same run, so
 the ratios show what Bolt dispatch and our handlers add to the bare HTTP stack. Every phase also
 shows the server's CPU milliseconds per request (from /proc, all its processes) and waits until
-every acknowledged command and click had its follow-up at its ``response_url`` (or every Home
-its views.publish), so phases do not overlap; requests the bot did not acknowledge with a 200
-(Bolt gives up after 3 s and the bot answers 400: Slack shows the person an error) are counted.
+every acknowledged command and click had its follow-up at its ``response_url`` (help answers
+in its acknowledgement, which the client counts; every Home its views.publish), so phases do
+not overlap; requests the bot did not acknowledge with a 200 (Bolt gives up after 3 s and the
+bot answers 400: Slack shows the person an error) are counted.
 ``--slack-latency`` makes the stand-in and the response_url endpoint answer as slowly as real
 Slack (0.1-0.3 s); 0 by default. Each phase runs ``--repeat`` times; the best p99 and the
 spread (min-max) are printed. The target: p99 under 100 ms.
