@@ -48,37 +48,27 @@ def open_services(
 
 
 def prepare_database(services: "Services", *, migrate: bool) -> None:
-    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+    from storage.migrate import SchemaProblem, prepare
 
-    from storage.migrate import is_up_to_date, upgrade
-
-    engine = services.engine
-    where = engine.url.render_as_string(hide_password=True)
     try:
-        if migrate:
-            upgrade(engine)
-        elif not is_up_to_date(engine):
-            raise ConfigError(f"DATABASE_URL: the schema of {where} is not up to date; run `compass-bot db upgrade` first")
-    except OperationalError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise ConfigError(f"DATABASE_URL: cannot open {where}: {reason}") from None
-    except SQLAlchemyError as exc:
-        raise ConfigError(f"DATABASE_URL: {where}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
+        prepare(services.engine, migrate=migrate)
+    except SchemaProblem as problem:
+        raise ConfigError(str(problem)) from None
 
 
 def prepare_database_in_child(settings: Settings) -> None:
     """What ``prepare_database`` does (migrate SQLite, check PostgreSQL), in a short-lived child.
 
     The long-running processes call this before they import anything heavy: Alembic and the
-    migration scripts then never take memory in them (about 15 MB), and the child has exited
-    before they grow.
+    migration scripts then never take memory in them (about 15 MB), and the child, which loads
+    only what migrating needs, has exited before they grow.
     """
     action = "upgrade" if settings.is_sqlite else "check"
     env = {**os.environ, "DATABASE_URL": settings.database_url}
-    result = subprocess.run([sys.executable, "-m", "bot.cli", "db", action], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "storage.migrate", action], env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        problem = result.stderr.strip().removeprefix("compass-bot: ") or f"`compass-bot db {action}` failed"
-        raise ConfigError(problem)
+        lines = result.stderr.strip().splitlines()
+        raise ConfigError(lines[-1] if lines else f"preparing the database ({action}) failed")
     log.info("database ready: %s", result.stdout.strip())
 
 
