@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
-
 from pathlib import Path
 
 from slack_sdk import WebClient
