@@ -88,7 +88,6 @@ from storage.models import (  # noqa: E402
 )
 from storage.workspaces import ensure_workspace  # noqa: E402
 from tests.support.responses import ResponseSink  # noqa: E402
-from tests.support.slack_requests import acknowledged_message  # noqa: E402
 
 TEAM = "T0BENCH"
 TOKEN = "xoxb-bench"
@@ -308,9 +307,8 @@ class Slack:
         if response.status_code != 200:  # e.g. Bolt gave up waiting 3 s for ack(): Slack would show an error
             with self._lock:
                 self.failed[response.status_code] += 1
-        message = acknowledged_message(response)
-        if response_url and message:  # answered in the acknowledgement (help): Slack shows it like a reply
-            self.sink.record(response_url, message)
+        if response_url:  # a command: help answers in its acknowledgement, which Slack shows like a reply
+            self.sink.record_acknowledgement(response_url, response)
         return response.status_code == 200
 
     def command(self, user: str, text_: str) -> bool:

@@ -28,7 +28,7 @@ from storage.models import SessionAttendance, SessionRsvp
 from tests.conftest import SIGNING_SECRET, TEAM_ID
 from tests.support.fault_load import check_exactly_once, key_of, rows_of, seed_load
 from tests.support.processes import ClockWorker, ServeProcess, bot_env
-from tests.support.slack_requests import SlackRequests, acknowledged_message
+from tests.support.slack_requests import SlackRequests
 from tests.support.waiting import eventually
 from tests.test_groups_flow import buttons
 
@@ -98,9 +98,7 @@ def test_two_clocks_and_two_web_processes_at_once(engine, standin, database_url,
             slack = slacks[index % 2]
             url = responses.new_url()
             form_response = slack.post(_command_form(user_id, url), "application/x-www-form-urlencoded")
-            message = acknowledged_message(form_response)  # help answers in its acknowledgement
-            if message:
-                responses.record(url, message)
+            responses.record_acknowledgement(url, form_response)  # help answers in its acknowledgement
             with lock:
                 statuses[form_response.status_code] += 1
                 command_urls.append(url)

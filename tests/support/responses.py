@@ -7,6 +7,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
+
 
 class ResponseSink:
     def __init__(self) -> None:
@@ -41,11 +43,15 @@ class ResponseSink:
     def new_url(self) -> str:
         return f"{self.base_url}/response/{next(self._ids)}"
 
-    def record(self, url: str, message: dict) -> None:
-        """A message that came back in a command's acknowledgement: Slack shows it like one sent
-        to the command's response_url, so it is kept with those."""
-        with self._lock:
-            self.received.setdefault(url[len(self.base_url):], []).append(message)
+    def record_acknowledgement(self, url: str, answer: httpx.Response) -> None:
+        """Keep the message a command's acknowledgement carried, if any: Slack shows it like one
+        sent to the command's response_url, so it is kept with those."""
+        if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith("application/json"):
+            return
+        message = answer.json()
+        if isinstance(message, dict) and (message.get("text") or message.get("blocks")):
+            with self._lock:
+                self.received.setdefault(url[len(self.base_url):], []).append(message)
 
     def messages(self, url: str) -> list[dict]:
         path = url[len(self.base_url):]

@@ -14,14 +14,6 @@ from slack_sdk.signature import SignatureVerifier
 from tests.support.responses import ResponseSink
 
 
-def acknowledged_message(answer: httpx.Response) -> dict | None:
-    """The message a command's acknowledgement carries (Slack shows it to the person), if any."""
-    if answer.status_code != 200 or not answer.headers.get("content-type", "").startswith("application/json"):
-        return None
-    message = answer.json()
-    return message if isinstance(message, dict) and (message.get("text") or message.get("blocks")) else None
-
-
 class SlackRequests:
     def __init__(self, *, endpoint: str, signing_secret: str, team_id: str, responses: ResponseSink, standin=None):  # noqa: ANN001
         self.endpoint = endpoint
@@ -65,9 +57,7 @@ class SlackRequests:
             "trigger_id": self._trigger(user_id),
         }
         answer = self.post(urlencode(form), "application/x-www-form-urlencoded")
-        message = acknowledged_message(answer)
-        if message:
-            self.responses.record(self.last_response_url, message)
+        self.responses.record_acknowledgement(self.last_response_url, answer)
         return answer
 
     def interaction(self, payload: dict[str, Any]) -> httpx.Response:
