@@ -55,8 +55,8 @@ from sqlalchemy import create_engine, delete, func, select, text  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from bot.instruments import default_catalogue  # noqa: E402
-from bot.trends import DEFAULT_METRICS, NOT_RECORDED, TrendReport, career_stage_band  # noqa: E402
+from bot.domain.instruments import default_catalogue  # noqa: E402
+from bot.domain.trends import DEFAULT_METRICS, NOT_RECORDED, TrendReport, career_stage_band  # noqa: E402
 from storage.db import make_engine, session_scope  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import (  # noqa: E402

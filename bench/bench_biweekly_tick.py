@@ -35,12 +35,12 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot import group_series as gs  # noqa: E402
-from bot.clock import Clock  # noqa: E402
-from bot.config import load_settings  # noqa: E402
-from bot.rate_limits import POST_MESSAGE, SlackRateLimiter, budgets_for  # noqa: E402
-from bot.scheduling import SessionSlot  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.slack_client import configure_rate_limits  # noqa: E402
+from bot.runtime.clock import Clock  # noqa: E402
+from bot.runtime.settings import load_settings  # noqa: E402
+from bot.slack.rate_limits import POST_MESSAGE, SlackRateLimiter, budgets_for  # noqa: E402
+from bot.domain.scheduling import SessionSlot  # noqa: E402
+from bot.runtime.services import Services  # noqa: E402
+from bot.slack.client import configure_rate_limits  # noqa: E402
 from bot.standin import SlackStandIn  # noqa: E402
 from bot.standin.ratelimits import RateLimits  # noqa: E402
 from storage import groups as store  # noqa: E402

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.availability import Window  # noqa: E402
-from bot.group_formation import FormationSettings, construct_groups_only, form_groups  # noqa: E402
-from bot.people import CareerStage, Person  # noqa: E402
+from bot.domain.availability import Window  # noqa: E402
+from bot.domain.group_formation import FormationSettings, construct_groups_only, form_groups  # noqa: E402
+from bot.domain.people import CareerStage, Person  # noqa: E402
 
 REFERENCE_WEEK = date(2025, 4, 7)
 TIMEZONES = (("America/Chicago", 70), ("America/New_York", 15), ("America/Denver", 10), ("America/Los_Angeles", 5))

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/bench_matching.py [--people N] [--history N] [--se
 
 It generates a roster (PGY-1..7 and attendings, 13 specialties, 5 sites in 3 time
 zones, availability windows, supervisors, mentor capacities) and past pairs with a
-fixed seed, times :func:`bot.matching.match` (best of a few runs), and checks the
+fixed seed, times :func:`bot.domain.matching.match` (best of a few runs), and checks the
 result independently of the matcher's graph:
 
 * every allowed pair is listed directly with NumPy from the rules, and the most
@@ -31,8 +31,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_flow
 
-from bot.availability import parse_windows, utc_hours_of_week
-from bot.matching import (
+from bot.domain.availability import parse_windows, utc_hours_of_week
+from bot.domain.matching import (
     MatchingRules,
     PastPair,
     assign,
@@ -42,7 +42,7 @@ from bot.matching import (
     prepare_round,
     solve,
 )
-from bot.people import CareerStage, Person
+from bot.domain.people import CareerStage, Person
 from random_pairer import random_pairs
 
 WEEK = date(2025, 3, 3)
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     verdict = "met" if ours_time < TARGET_SECONDS else "MISSED"
     print(
-        f"optimal round, bot.matching.match, best of {args.runs}: {ours_time:.3f} s  "
+        f"optimal round, bot.domain.matching.match, best of {args.runs}: {ours_time:.3f} s  "
         f"(target < {TARGET_SECONDS:g} s: {verdict})"
     )
     optimal_count = stats["matched"] == most

@@ -32,7 +32,7 @@ baseline) and with ``--members`` people. An experiment:
    database in a short-lived child process, which has exited by then); the verdict takes the
    larger of the two.
 
-A third baseline is the peak RSS of a bare ``python -c "import bot.app, bot.web"``. The script
+A third baseline is the peak RSS of a bare ``python -c "import bot.runtime.app, bot.slack.web"``. The script
 prints each figure, the ratios, the verdict against the target, and where the resident memory of
 the 10,000-member server is (its largest mappings, from /proc/PID/smaps). With ``--tracemalloc``
 the 10,000-member server also runs under tracemalloc, and the Python allocations still held after
@@ -69,8 +69,8 @@ from slack_sdk.signature import SignatureVerifier  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bot import group_series as gs  # noqa: E402
-from bot.instruments import default_catalogue  # noqa: E402
-from bot.scheduling import SessionSlot  # noqa: E402
+from bot.domain.instruments import default_catalogue  # noqa: E402
+from bot.domain.scheduling import SessionSlot  # noqa: E402
 from bot.standin import SlackStandIn  # noqa: E402
 from storage import groups as store  # noqa: E402
 from storage import pairing as pairing_store  # noqa: E402
@@ -482,7 +482,7 @@ def free_port() -> int:
 
 
 def import_baseline_kb() -> int:
-    code = ("import bot.app, bot.web\n"
+    code = ("import bot.runtime.app, bot.slack.web\n"
             "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     return int(out.stdout.strip())
@@ -636,7 +636,7 @@ def run_database(name: str, make_urls, args: argparse.Namespace, import_kb: int)
     full = experiment(f"{name}, {args.members:,} members", full_url, full_serve, args.members, args)
     mb = lambda kb: kb / 1024  # noqa: E731
     print(f"\n{name}: peak RSS (VmHWM) of `compass-bot serve` ({full['processes']} process(es))")
-    print(f"  bare `import bot.app, bot.web`     {mb(import_kb):7.1f} MB")
+    print(f"  bare `import bot.runtime.app, bot.slack.web`     {mb(import_kb):7.1f} MB")
     print(f"  serve, empty database             {mb(empty['hwm_kb']):7.1f} MB  (at start {mb(empty['started_kb']):.1f} MB)")
     print(f"  serve, {args.members:,} members          {mb(full['hwm_kb']):7.1f} MB  (at start {mb(full['started_kb']):.1f} MB, "
           f"sampled peak of the process tree {mb(full['sampled_kb']):.1f} MB, {full['sampled_at']:.0f} s after launch, "

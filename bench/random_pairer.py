@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Sequence
 
-from bot.people import Person
+from bot.domain.people import Person
 
 
 def random_pairs(people: Sequence[Person], *, seed: int) -> list[tuple[str, str]]:

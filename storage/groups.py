@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from bot.scheduling import SessionSlot
+from bot.domain.scheduling import SessionSlot
 from storage.db import utcnow
 from storage.models import Group, GroupMember, GroupSession, Member, ScheduledAction, SessionAttendance, SessionRsvp
 

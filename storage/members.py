@@ -9,8 +9,8 @@ from typing import Iterable
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot.availability import parse_windows
-from bot.people import CareerStage, Person
+from bot.domain.availability import parse_windows
+from bot.domain.people import CareerStage, Person
 from storage.db import utcnow
 from storage.models import Member
 

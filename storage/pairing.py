@@ -17,8 +17,8 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from bot.matching import MENTEE_ROLES, MENTOR_ROLES, PastPair
-from bot.people import Person
+from bot.domain.matching import MENTEE_ROLES, MENTOR_ROLES, PastPair
+from bot.domain.people import Person
 from storage.db import utcnow
 from storage.members import to_person
 from storage.models import Member, Pair, PairCheckin, PairingRound, Role, ScheduledAction

@@ -6,10 +6,10 @@ that month, and their first answer ever as their baseline) → one row per instr
 and *fine segment* (cohort x department x career-stage band) holding sufficient statistics:
 respondents, sum, sum of squares, the count behind every percentage, and the same for the
 change from baseline (of the instruments whose change is reported). Each person's segment
-is worked out in Python (the rules live in ``bot.trends``) and joined in as a temporary
+is worked out in Python (the rules live in ``bot.domain.trends``) and joined in as a temporary
 table keyed by user. Python then sees a few thousand rows whatever the number of answers.
 
-Definitions shared with ``bot.trends``: a person counts once per metric and month, with
+Definitions shared with ``bot.domain.trends``: a person counts once per metric and month, with
 their latest answer that month (ties on the same day: the higher value); months are UTC
 calendar months. A person's baseline for an instrument is their first answer to it (ties:
 the lower value); the change from baseline counts answers after that first one. A person's
@@ -37,11 +37,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 from sqlmodel import Session
 
-from bot.instruments import Catalogue, Rule, default_catalogue
-from bot.trends import DEFAULT_METRICS, NOT_RECORDED, Metric, career_stage_band
+from bot.domain.instruments import Catalogue, Rule, default_catalogue
+from bot.domain.trends import DEFAULT_METRICS, NOT_RECORDED, Metric, career_stage_band
 from storage.models import Group, GroupMember, Member, SurveyResponse
 
-Segment = tuple[str, str, str]  # one value per name in bot.trends.DIMENSIONS
+Segment = tuple[str, str, str]  # one value per name in bot.domain.trends.DIMENSIONS
 
 # Bump when what an aggregate means changes (months, baselines, segment rules), so that
 # summaries kept under the old meaning are rebuilt rather than mixed with new ones.

@@ -4,7 +4,7 @@ The pulse trends come from sums per instrument, month and fine segment
 (``storage.pulse_aggregates``), kept per month in summary tables and brought up to date
 at each view (``storage.pulse_cache``), so a view reads a few thousand sums whatever the
 number of answers. :func:`trend_report_from_aggregates` turns them into exactly the
-suppressed cells ``bot.trends.build_trend_report`` computes from one row per answer (the
+suppressed cells ``bot.domain.trends.build_trend_report`` computes from one row per answer (the
 tests check the two against each other). Suppression is applied here, at every view;
 its plans depend only on respondent counts and are remembered, so a repeated view pays
 for neither the plans nor the answers.
@@ -24,9 +24,9 @@ from sqlalchemy import Date, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
-from bot.instruments import Catalogue, default_catalogue
-from bot.privacy import SuppressionPlan, plan_suppression, validate_min_group
-from bot.trends import (
+from bot.domain.instruments import Catalogue, default_catalogue
+from bot.domain.privacy import SuppressionPlan, plan_suppression, validate_min_group
+from bot.domain.trends import (
     DEFAULT_METRICS,
     DEFAULT_TABLES,
     DIMENSIONS,
@@ -57,9 +57,9 @@ def trend_report_from_aggregates(
     tables: Sequence[Sequence[str]] = DEFAULT_TABLES,
     catalogue: Catalogue | None = None,
 ) -> TrendReport:
-    """The suppressed report ``bot.trends.build_trend_report`` would build from the answers.
+    """The suppressed report ``bot.domain.trends.build_trend_report`` would build from the answers.
 
-    Same metrics, tables, suppression plans (``bot.privacy.plan_suppression``),
+    Same metrics, tables, suppression plans (``bot.domain.privacy.plan_suppression``),
     estimates and 95% intervals, and the same order of cells, but from per-segment
     sums instead of per-person rows.
     """
@@ -88,7 +88,7 @@ Sums = tuple[int, int, int]  # respondents, sum and sum of squares of one measur
 
 @lru_cache(maxsize=4096)
 def suppression_plan(fine_counts: tuple[tuple[Segment, int], ...], tables: tuple[tuple[str, ...], ...], min_group: int) -> SuppressionPlan:
-    """``bot.privacy.plan_suppression``, remembered: the plan depends only on the respondent
+    """``bot.domain.privacy.plan_suppression``, remembered: the plan depends only on the respondent
     counts, and past months' counts rarely change, so repeated admin views reuse their plans."""
     return plan_suppression(dict(fine_counts), DIMENSIONS, tables, min_group)
 

@@ -2,7 +2,7 @@
 
 Delivery claims due rows with a lease. On PostgreSQL the claim uses
 ``FOR UPDATE SKIP LOCKED`` so several clock processes never claim the same row; on
-SQLite one clock process runs at a time (see :mod:`bot.clock`). A row whose lease
+SQLite one clock process runs at a time (see :mod:`bot.runtime.clock`). A row whose lease
 expired (its process died mid-delivery) becomes claimable again.
 """
 

@@ -17,7 +17,7 @@ from typing import Sequence
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from bot.scoring import Score
+from bot.domain.scoring import Score
 from storage.db import utcnow
 from storage.models import Member, Survey, SurveyResponse
 

@@ -22,8 +22,8 @@ ADMIN_ID = "U0ADMIN"
 def quick_slack_budgets():
     """Tests compress hours into seconds: keep the client-side rate limiter, without its real-time waits.
     (tests/test_rate_limits.py checks the limiter itself with a fake clock.)"""
-    from bot.rate_limits import SlackRateLimiter
-    from bot.slack_client import configure_rate_limits, rate_limiter
+    from bot.slack.rate_limits import SlackRateLimiter
+    from bot.slack.client import configure_rate_limits, rate_limiter
 
     previous = rate_limiter()
     configure_rate_limits(SlackRateLimiter(posts_per_minute=previous.posts_per_minute, scale=10_000))
@@ -66,7 +66,7 @@ def standin():
 
 @pytest.fixture
 def settings(standin, database_url):  # noqa: ANN001
-    from bot.config import load_settings
+    from bot.runtime.settings import load_settings
 
     return load_settings(
         _env_file=None,
@@ -99,7 +99,7 @@ def cli_env(monkeypatch, tmp_path, standin, database_url):  # noqa: ANN001
 
 @pytest.fixture
 def services(settings, engine):  # noqa: ANN001
-    from bot.services import Services
+    from bot.runtime.services import Services
 
     return Services(settings=settings, engine=engine)
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlmodel import Session, SQLModel
 
-from bot.instruments import load_catalogue
+from bot.domain.instruments import load_catalogue
 from storage.db import session_scope
 from storage.models import Group, GroupMember, Member, PulseReportMonth, PulseReportSegment, Survey, SurveyResponse
 from storage.personal_data import erase_person, export_person
@@ -310,7 +310,7 @@ def test_a_team_without_answers_has_an_empty_report(engine, people):
 
 
 def test_the_web_process_prepares_every_workspaces_report_at_start(services, engine):
-    from bot.report_warmup import warm_reports
+    from bot.runtime.report_warmup import warm_reports
     from storage.workspaces import ensure_workspace
 
     program(engine)

@@ -15,8 +15,8 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import Session, select
 
-from bot.charts import PNG_SIGNATURE
-from bot.trends import OVERALL_LABEL, PulseRow, build_trend_report, career_stage_band, month_of
+from bot.domain.charts import PNG_SIGNATURE
+from bot.domain.trends import OVERALL_LABEL, PulseRow, build_trend_report, career_stage_band, month_of
 from storage.db import session_scope
 from storage.models import AuditEntry, Group, GroupMember, GroupSession, Member, SessionAttendance, Survey, SurveyResponse
 from storage.reports import program_summary, trend_report
@@ -202,7 +202,7 @@ def test_a_slack_failure_is_a_kind_reply_and_exports_nothing(slack, standin, eng
 
 
 def test_chart_plots_the_monthly_means_of_all_respondents(engine):
-    from bot.charts import trend_chart
+    from bot.domain.charts import trend_chart
 
     small_department_program(engine)
     with Session(engine) as session:
@@ -216,7 +216,7 @@ def test_chart_plots_the_monthly_means_of_all_respondents(engine):
 
 
 def test_sql_aggregation_matches_the_domain_report_over_every_answer(engine):
-    """The SQL path must publish exactly what bot.trends computes from one row per answer."""
+    """The SQL path must publish exactly what bot.domain.trends computes from one row per answer."""
     rng = random.Random(7)
     stages = ["PGY-1", "PGY-3", "ATTENDING-2", "ATTENDING-9", "ATTENDING-30", ""]
     departments = ["Medicine", "Surgery", "Pediatrics", "Dermatology", ""]
@@ -258,7 +258,7 @@ def test_sql_aggregation_matches_the_domain_report_over_every_answer(engine):
 
 
 def domain_report(people: dict[str, tuple[str, str]], answers: list[tuple[str, datetime, str, int]]):  # noqa: ANN201
-    """bot.trends over one row per answer, everyone in the 2025-fall cohort."""
+    """bot.domain.trends over one row per answer, everyone in the 2025-fall cohort."""
     first: dict[tuple[str, str], tuple[date, int]] = {}
     for user_id, when, instrument, value in answers:
         first[(user_id, instrument)] = min(first.get((user_id, instrument), (when.date(), value)), (when.date(), value))
@@ -272,7 +272,7 @@ def domain_report(people: dict[str, tuple[str, str]], answers: list[tuple[str, d
 
 def test_the_kept_summaries_still_match_the_domain_report_after_answers_and_a_profile_change(engine):
     """Views keep sums per month and redo only what changed; the published cells must stay
-    exactly those bot.trends computes from every answer."""
+    exactly those bot.domain.trends computes from every answer."""
     rng = random.Random(3)
     people = {f"U{i:04d}": (rng.choice(["Medicine", "Surgery", "Pediatrics"]), rng.choice(["PGY-2", "ATTENDING-4"])) for i in range(45)}
     seed_people(engine, people)

@@ -9,8 +9,8 @@ import icalendar
 import pytest
 from freezegun import freeze_time
 
-from bot.calendar_file import series_calendar, session_uid
-from bot.scheduling import LocalSlot, new_series, reschedule, skip_next
+from bot.domain.calendar_file import series_calendar, session_uid
+from bot.domain.scheduling import LocalSlot, new_series, reschedule, skip_next
 
 CHICAGO = ZoneInfo("America/Chicago")
 UTC = timezone.utc

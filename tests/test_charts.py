@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from PIL import Image, ImageChops
 
-from bot.charts import (
+from bot.domain.charts import (
     _BAND_COLOUR,
     _BAND_OPACITY,
     _PALETTE,
@@ -18,7 +18,7 @@ from bot.charts import (
     _nice_ticks,
     trend_chart,
 )
-from bot.trends import DEFAULT_METRICS, OVERALL_LABEL, PulseRow, build_trend_report
+from bot.domain.trends import DEFAULT_METRICS, OVERALL_LABEL, PulseRow, build_trend_report
 
 MONTHS = [date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
 

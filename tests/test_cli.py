@@ -130,7 +130,7 @@ def test_a_schema_the_child_cannot_prepare_stops_serve_with_its_reason(tmp_path)
 
 
 def test_long_running_processes_limit_malloc_arenas(monkeypatch):
-    from bot.runtime import limit_malloc_arenas
+    from bot.runtime.process import limit_malloc_arenas
 
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas()  # the operator's setting stands
@@ -144,7 +144,7 @@ def members(engine) -> dict[str, Member]:  # noqa: ANN001
 
 
 def test_roster_import_invites_everyone_once(cli_env, engine, services, standin, capsys):
-    from bot.clock import Clock
+    from bot.runtime.clock import Clock
 
     roster = cli_env / "roster.csv"
     roster.write_text(GOOD_ROSTER)
@@ -172,7 +172,7 @@ def test_roster_import_invites_everyone_once(cli_env, engine, services, standin,
 
 
 def test_invited_person_joins_from_the_invitation_button(cli_env, engine, services, standin, slack):
-    from bot.clock import Clock
+    from bot.runtime.clock import Clock
 
     (cli_env / "roster.csv").write_text(GOOD_ROSTER)
     assert main(["roster", "import", str(cli_env / "roster.csv")]) == 0

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.availability import parse_windows
+from bot.domain.availability import parse_windows
 from bot.cli import groups as groups_cli
-from bot.people import CareerStage, Person
-from bot.roster import roster_csv
+from bot.domain.people import CareerStage, Person
+from bot.domain.roster import roster_csv
 
 
 def parser() -> argparse.ArgumentParser:

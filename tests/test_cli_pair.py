@@ -7,13 +7,13 @@ import json
 
 import pytest
 
-from bot.availability import parse_windows
+from bot.domain.availability import parse_windows
 from bot.cli import main
 from bot.cli import pair as pair_cli
-from bot.matching import PastPair
-from bot.pair_history import pair_history_csv
-from bot.people import CareerStage, Person
-from bot.roster import roster_csv
+from bot.domain.matching import PastPair
+from bot.domain.pair_history import pair_history_csv
+from bot.domain.people import CareerStage, Person
+from bot.domain.roster import roster_csv
 
 
 def member(

@@ -96,7 +96,7 @@ def test_text_preview_says_where_the_people_came_from(cli_env, engine, capsys):
 
 
 def test_publish_from_the_command_line_replaces_the_open_preview_and_introduces_the_pairs(cli_env, engine, services, standin, capsys):
-    from bot.clock import Clock
+    from bot.runtime.clock import Clock
     from bot.flows.pairing import make_preview
 
     seed(engine)

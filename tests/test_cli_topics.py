@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.curriculum import load_catalogue
+from bot.domain.curriculum import load_catalogue
 
 CATALOGUE = load_catalogue()
 

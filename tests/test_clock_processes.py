@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session, select
 
-from bot import group_series as gs
-from bot.scheduling import Series, SessionSlot
+from bot.domain import group_series as gs
+from bot.domain.scheduling import Series, SessionSlot
 from storage import groups as store
 from storage import schedule
 from storage.db import session_scope, utcnow
@@ -44,9 +44,9 @@ OFFSETS = {
 
 WORKER = """
 import json, os, sys, time
-from bot.clock import Clock
-from bot.config import load_settings
-from bot.services import Services
+from bot.runtime.clock import Clock
+from bot.runtime.settings import load_settings
+from bot.runtime.services import Services
 
 services = Services.from_settings(load_settings())
 clock = Clock(services, worker_id=sys.argv[1], batch=5)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.curriculum import (
+from bot.domain.curriculum import (
     BUILTIN_TOPICS_FILE,
     DOMAINS,
     Catalogue,

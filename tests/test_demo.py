@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from bot.charts import PNG_SIGNATURE
+from bot.domain.charts import PNG_SIGNATURE
 from bot.cli import main
 from bot.demo.forms import NotOffered, fill, join_form_answers
 from bot.demo.people import cohort
 from bot.flows.join_form import join_view, parse_join_submission
-from bot.trends import CSV_COLUMNS
+from bot.domain.trends import CSV_COLUMNS
 from storage.db import make_engine
 from storage.models import Group, GroupSession, Member, Pair, PairCheckin, SessionAttendance, SessionRsvp, Survey
 

@@ -226,11 +226,11 @@ def seed(engine) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module", params=database.backends())
 def target(request, tmp_path_factory):  # noqa: ANN001, ANN201
-    from bot.app import build_app
-    from bot.config import load_settings
-    from bot.services import Services
+    from bot.runtime.app import build_app
+    from bot.runtime.settings import load_settings
+    from bot.runtime.services import Services
     from bot.standin import SlackStandIn
-    from bot.web import create_web_app
+    from bot.slack.web import create_web_app
     from storage.db import make_engine
     from storage.migrate import upgrade
 
@@ -608,7 +608,7 @@ def view_shapes() -> dict[str, list[tuple[str, str, str, list[str]]]]:
     from bot.flows.groups import settings_view
     from bot.flows.join_form import join_view
     from bot.flows.pairing import SWAP_ELEMENT, SWAP_FIRST, SWAP_SECOND, VIEW_SWAP
-    from bot.survey_forms import survey_modal
+    from bot.slack.survey_forms import survey_modal
 
     views = [join_view(member=None, timezone="America/Chicago", min_group=5, needs_consent=True),
              settings_view(waiting=3, cohort="Spring 2026")]
@@ -718,10 +718,10 @@ def test_the_fuzzer_targets_every_listener_the_flows_register(target):
     import bot.flows.groups as groups
     import bot.flows.pairing as pairing
     import bot.flows.sessions as sessions
-    import bot.session_messages as session_messages
+    import bot.slack.session_messages as session_messages
     from bot.flows.admin_report import SEND_ACTION
     from bot.flows.join_form import CALLBACK_ID as JOIN
-    from bot.survey_forms import CALLBACK_ID as PULSE, OPEN_SURVEY_ACTION_ID
+    from bot.slack.survey_forms import CALLBACK_ID as PULSE, OPEN_SURVEY_ACTION_ID
 
     listeners = target.listeners
 
@@ -1080,7 +1080,7 @@ def test_help_answers_in_time_when_the_database_is_down(target, tmp_path):
 
 
 def render_error(kind: str) -> str:
-    from bot.render import render
+    from bot.slack.render import render
 
     return render("errors.j2", kind=kind)
 
@@ -1089,9 +1089,9 @@ def render_error(kind: str) -> str:
 
 
 def test_the_leak_check_catches_internals_but_not_friendly_text_or_an_echo():
-    from bot.render import render
+    from bot.slack.render import render
 
-    crash = 'Traceback (most recent call last):\n  File "/app/bot/web.py", line 9, in f\nValueError: boom'
+    crash = 'Traceback (most recent call last):\n  File "/app/bot/slack/web.py", line 9, in f\nValueError: boom'
     assert {"Traceback", 'File "', "ValueError:"} <= set(leaks(crash, ""))
     assert leaks("KeyError('user')", "") and leaks("sqlalchemy.exc.DataError", "")
     for kind in ("database", "not_enrolled", "admin_only", "bad_date", "unexpected"):

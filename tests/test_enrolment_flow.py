@@ -119,7 +119,7 @@ def test_rejoining_edits_the_profile_without_asking_consent_again(slack, standin
 
 
 def test_pause_until_a_date_resumes_by_itself(slack, standin, engine, services, responses):
-    from bot.clock import Clock
+    from bot.runtime.clock import Clock
 
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)

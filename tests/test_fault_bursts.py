@@ -21,7 +21,7 @@ from collections import Counter
 
 from sqlalchemy import update
 
-from bot.clock import MAX_ATTEMPTS, Clock
+from bot.runtime.clock import MAX_ATTEMPTS, Clock
 from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.models import ScheduledAction

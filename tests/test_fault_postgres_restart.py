@@ -19,11 +19,11 @@ import httpx
 import pytest
 from sqlalchemy.exc import SQLAlchemyError
 
-import bot.clock
+import bot.runtime.clock
 import bot.flows.sessions
-from bot.clock import Clock
-from bot.config import load_settings
-from bot.services import Services
+from bot.runtime.clock import Clock
+from bot.runtime.settings import load_settings
+from bot.runtime.services import Services
 from storage.db import make_engine, utcnow
 from storage.migrate import upgrade
 from tests.conftest import ADMIN_ID, BOT_TOKEN, SIGNING_SECRET, TEAM_ID
@@ -54,7 +54,7 @@ def private_postgres():
 def test_clock_and_web_carry_on_after_postgresql_restarts(private_postgres, standin, responses, monkeypatch):
     # Minutes compressed into seconds, as in tests/support/processes.py: the lease, the takeover of an
     # interrupted session post (kept below the lease) and the retry backoff.
-    monkeypatch.setattr(bot.clock, "BASE_BACKOFF", timedelta(seconds=0.2))
+    monkeypatch.setattr(bot.runtime.clock, "BASE_BACKOFF", timedelta(seconds=0.2))
     monkeypatch.setattr(bot.flows.sessions, "POST_CLAIM_STALE", LEASE * 0.75)
     settings = load_settings(_env_file=None, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET, slack_app_token=None,
                              slack_client_id=None, slack_client_secret=None, slack_api_url=standin.url,

@@ -20,9 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlmodel import Session, select
 
-from bot import group_series as gs
+from bot.domain import group_series as gs
 from bot.flows.sessions import ACTION_ATTENDED
-from bot.session_messages import ACTION_RSVP_GOING, ACTION_RSVP_NOT_GOING
+from bot.slack.session_messages import ACTION_RSVP_GOING, ACTION_RSVP_NOT_GOING
 from storage.db import utcnow
 from storage.models import SessionAttendance, SessionRsvp
 from tests.conftest import SIGNING_SECRET, TEAM_ID

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.availability import parse_windows
-from bot.group_formation import (
+from bot.domain.availability import parse_windows
+from bot.domain.group_formation import (
     FormationResult,
     FormationSettings,
     Objective,
@@ -23,7 +23,7 @@ from bot.group_formation import (
     form_groups,
     plan_group_sizes,
 )
-from bot.people import CareerStage, Person
+from bot.domain.people import CareerStage, Person
 
 WEEK = date(2025, 4, 7)  # a week of US daylight time
 MENU = (

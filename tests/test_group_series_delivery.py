@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import icalendar
 from sqlmodel import Session, select
 
-from bot.clock import Clock
-from bot.services import Services
+from bot.runtime.clock import Clock
+from bot.runtime.services import Services
 from storage import schedule
 from storage.db import make_engine
 from storage.groups import count_unplaced
@@ -83,7 +83,7 @@ def start_series(slack, standin, services, engine, people: list[str]):  # noqa: 
 def planned_series(services, standin, engine, people: list[str]):  # noqa: ANN001, ANN202
     """The same group and series as :func:`start_series`, set up without the HTTP app (for clock-only tests)."""
     from bot.flows.groups import set_slot
-    from bot.scheduling import LocalSlot
+    from bot.domain.scheduling import LocalSlot
 
     with frozen("2026-01-26 15:00:00"):
         _, (group_id,) = form(services)
@@ -102,7 +102,7 @@ def click(slack, standin, user_id: str, key: str, action_id: str) -> None:  # no
 
 
 def test_a_full_series_from_formation_to_the_next_cycle(slack, standin, services, engine, caplog):
-    caplog.set_level(logging.INFO, logger="bot.clock")
+    caplog.set_level(logging.INFO, logger="bot.runtime.clock")
     people = seed_members(engine, standin, ids("P", 6), leads=("UP001",))
     lead, members = people[0], people[1:]
     group = start_series(slack, standin, services, engine, people)

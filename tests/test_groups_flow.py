@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 import icalendar
 from sqlmodel import Session, select
 
-from bot.clock import Clock
-from bot.group_formation import FormationSettings
+from bot.runtime.clock import Clock
+from bot.domain.group_formation import FormationSettings
 from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.models import Group, GroupMember, GroupSession, Member, ScheduledAction

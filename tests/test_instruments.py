@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.instruments import (
+from bot.domain.instruments import (
     InstrumentError,
     UnknownInstrument,
     default_catalogue,

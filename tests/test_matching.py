@@ -1,6 +1,6 @@
 """Near-peer matching: hard rules, exact optimality and explanations.
 
-The oracle below re-states the rules independently of bot.matching, and the optimum
+The oracle below re-states the rules independently of bot.domain.matching, and the optimum
 is recomputed with networkx (max flow for the count, min-cost max flow for the score)
 on the plain bipartite graph of allowed pairs.
 """
@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.availability import parse_windows, utc_hours_of_week
-from bot.matching import (
+from bot.domain.availability import parse_windows, utc_hours_of_week
+from bot.domain.matching import (
     MENTORS_AT_CAPACITY,
     MENTEES_MATCHED_ELSEWHERE,
     NO_CAREER_STAGE,
@@ -41,7 +41,7 @@ from bot.matching import (
     prepare_round,
     solve,
 )
-from bot.people import CareerStage, Person
+from bot.domain.people import CareerStage, Person
 
 WEEK = date(2025, 3, 3)
 

@@ -17,8 +17,8 @@ CLIENT_SECRET = "oauth-secret"
 
 
 def test_install_then_use_the_stored_bot_token(standin, database_url, engine, responses):
-    from bot.config import load_settings
-    from bot.services import Services
+    from bot.runtime.settings import load_settings
+    from bot.runtime.services import Services
 
     standin.register_oauth_app(CLIENT_ID, CLIENT_SECRET)
     settings = load_settings(

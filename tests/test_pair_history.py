@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.matching import PastPair
-from bot.pair_history import pair_history_csv, parse_pair_history, read_pair_history
+from bot.domain.matching import PastPair
+from bot.domain.pair_history import pair_history_csv, parse_pair_history, read_pair_history
 
 
 def errors(text: str) -> list[str]:

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session, select
 
-from bot.clock import Clock
-from bot.render import render
+from bot.runtime.clock import Clock
+from bot.slack.render import render
 from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.models import AuditEntry, Member, Pair, PairCheckin, PairingRound, ScheduledAction

@@ -1,6 +1,6 @@
 """Suppression is proven against an attacker who sees every published table.
 
-The attacker below is written independently of ``bot.privacy``: exact rational
+The attacker below is written independently of ``bot.domain.privacy``: exact rational
 arithmetic (``fractions.Fraction``) instead of modular arithmetic, brute force
 instead of an integer program. It knows the respondent counts and the sums of
 every shown cell of every published table (overall, each dimension, each pair
@@ -24,8 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import privacy
-from bot.privacy import (
+from bot.domain import privacy
+from bot.domain.privacy import (
     DEFAULT_MIN_GROUP,
     MIN_GROUP_FLOOR,
     PublishedCell,
@@ -434,7 +434,7 @@ def test_solver_prints_no_banner_and_needs_no_scipy():
         """
         import sys
         import numpy as np
-        from bot.privacy import _least_derivable_atoms
+        from bot.domain.privacy import _least_derivable_atoms
         shown_by_atom = np.array([[1, 1, 0], [0, 1, 1]])
         assert _least_derivable_atoms(shown_by_atom, np.array([1, 3, 2]), np.array([0, 1, 2]), 5) == [0, 1]
         assert "scipy.optimize" not in sys.modules

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 
 from sqlmodel import Session, select
 
-from bot.trends import DIMENSIONS, career_stage_band
+from bot.domain.trends import DIMENSIONS, career_stage_band
 from storage.models import AuditEntry, ScheduledAction
 from tests.conftest import ADMIN_ID, TEAM_ID
 from tests.support.clock import frozen
@@ -65,7 +65,7 @@ def test_the_crisis_message_reaches_only_the_person_and_leaves_no_trace(slack, s
         enrol(engine, ANA)
         enrol(engine, BEN)
         schedule_pulse(engine, make_group(engine, [ANA, BEN], lead=BEN))
-        from bot.clock import Clock
+        from bot.runtime.clock import Clock
 
         Clock(services).tick()
         audit_before = _audit(engine)
@@ -166,7 +166,7 @@ def test_forget_me_takes_a_persons_answers_out_of_later_reports(slack, standin, 
         seed_people(engine, {f"U9MED{i}": ("Medicine", "PGY-2") for i in range(5)})
         seed_answers(engine, [(f"U9MED{i}", datetime(2026, 3, 1, 12, tzinfo=timezone.utc), "who5", 40 + 8 * i) for i in range(5)])
         join(slack, standin, engine)
-        from bot.clock import Clock
+        from bot.runtime.clock import Clock
 
         Clock(services).tick()
         answer(slack, standin, ANA, dict(BASELINE_ANSWERS, who5=[5, 5, 5, 5, 5]))  # WHO-5 of 100

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.manifest import BOT_SCOPES, COMMAND, EVENTS
+from bot.slack.manifest import BOT_SCOPES, COMMAND, EVENTS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from sqlmodel import Session, select
 
-from bot.clock import Clock
+from bot.runtime.clock import Clock
 from storage import schedule
 from storage.db import session_scope
 from storage.models import Group, GroupMember, GroupSession, Member, ScheduledAction, SessionAttendance, Survey, SurveyResponse

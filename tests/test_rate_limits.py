@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.rate_limits import HEADROOM, SlackRateLimiter
+from bot.slack.rate_limits import HEADROOM, SlackRateLimiter
 
 
 class FakeTime:

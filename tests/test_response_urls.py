@@ -1,4 +1,4 @@
-"""Answers at response_urls over kept-alive connections (bot/response_urls.py), against real
+"""Answers at response_urls over kept-alive connections (bot/slack/response_urls.py), against real
 HTTP servers on 127.0.0.1 that can be told to misbehave."""
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot import response_urls
-from bot.response_urls import IDLE_PER_HOST, PooledRespond, ResponseUrlPoster
+from bot.slack import response_urls
+from bot.slack.response_urls import IDLE_PER_HOST, PooledRespond, ResponseUrlPoster
 from tests.support.waiting import eventually
 
 QUICK_TIMEOUT = 2.0
@@ -511,15 +511,15 @@ def test_only_http_urls_are_posted_to(poster, url):
 @pytest.mark.parametrize(("status", "body"), [(404, "expired_url"), (500, "internal_error"), (429, "rate_limited")])
 def test_an_error_answer_is_returned_and_logged_and_the_connection_kept(serve, poster, caplog, status, body):
     server = serve(lambda request: Reply(status, body.encode()) if request.position == 1 else Reply())
-    with caplog.at_level(logging.WARNING, logger="bot.response_urls"):
+    with caplog.at_level(logging.WARNING, logger="bot.slack.response_urls"):
         answer = poster.post(server.url(), {"text": "too late"})
         assert (answer.status_code, answer.body) == (status, body)
-        warnings = [r for r in caplog.records if r.name == "bot.response_urls" and r.levelno == logging.WARNING]
+        warnings = [r for r in caplog.records if r.name == "bot.slack.response_urls" and r.levelno == logging.WARNING]
         assert len(warnings) == 1
         assert str(status) in warnings[0].getMessage() and body in warnings[0].getMessage()
 
         assert poster.post(server.url(), {"text": "next"}).status_code == 200
-        assert len([r for r in caplog.records if r.name == "bot.response_urls"]) == 1
+        assert len([r for r in caplog.records if r.name == "bot.slack.response_urls"]) == 1
     assert server.connections == 1
     assert server.texts() == ["too late", "next"]
 

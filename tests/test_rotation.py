@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.curriculum import DOMAINS, Catalogue, Source, Topic, load_catalogue
-from bot.rotation import (
+from bot.domain.curriculum import DOMAINS, Catalogue, Source, Topic, load_catalogue
+from bot.domain.rotation import (
     DomainSignal,
     TopicChoiceError,
     alternatives,

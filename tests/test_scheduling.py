@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from freezegun import freeze_time
 
-from bot.availability import parse_windows
-from bot.people import Person
-from bot.scheduling import (
+from bot.domain.availability import parse_windows
+from bot.domain.people import Person
+from bot.domain.scheduling import (
     LocalSlot,
     SeriesChangeError,
     SlotParseError,

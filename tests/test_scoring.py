@@ -3,8 +3,8 @@ from dataclasses import replace
 
 import pytest
 
-from bot.instruments import default_catalogue
-from bot.scoring import (
+from bot.domain.instruments import default_catalogue
+from bot.domain.scoring import (
     MIN_COHORT_FOR_SD,
     Score,
     ScoringError,

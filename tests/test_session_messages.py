@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.curriculum import (
+from bot.domain.curriculum import (
     MAX_EXERCISE_INSTRUCTIONS,
     MAX_EXERCISE_NAME,
     MAX_QUESTION,
@@ -19,9 +19,9 @@ from bot.curriculum import (
     Topic,
     load_catalogue,
 )
-from bot.render import MESSAGE_BLOCK_LIMIT
-from bot.rotation import TopicChoice, alternatives, choose_next_topic
-from bot.session_messages import (
+from bot.slack.render import MESSAGE_BLOCK_LIMIT
+from bot.domain.rotation import TopicChoice, alternatives, choose_next_topic
+from bot.slack.session_messages import (
     ACTION_RSVP_GOING,
     ACTION_RSVP_NOT_GOING,
     ACTION_TOPIC_ALTERNATIVES,
@@ -319,6 +319,6 @@ def test_topic_choice_values_round_trip():
 
 
 def test_notification_text_drops_emphasis_but_keeps_emoji():
-    from bot.render import fallback_text
+    from bot.slack.render import fallback_text
 
     assert fallback_text("*Session 3* is _today_ :palm_tree: at `18:00`\nmore") == "Session 3 is today :palm_tree: at 18:00"

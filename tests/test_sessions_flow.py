@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import icalendar
 from sqlmodel import Session
 
-from bot.clock import Clock
+from bot.runtime.clock import Clock
 from storage import schedule
 from storage.groups import attendance_of, rsvp_answers
 from storage.models import GroupSession

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.delivery import RetryLater, post_once
-from bot.slack_client import call, make_client
+from bot.runtime.delivery import RetryLater, post_once
+from bot.slack.client import call, make_client
 from storage.db import utcnow
 from storage.models import ScheduledAction
 from tests.conftest import BOT_TOKEN

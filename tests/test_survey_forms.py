@@ -1,10 +1,10 @@
 import pytest
 from slack_sdk.errors import SlackObjectFormationError
 
-from bot.instruments import default_catalogue, parse_catalogue
-from bot.render import BlockLimitError
-from bot.scoring import score
-from bot.survey_forms import (
+from bot.domain.instruments import default_catalogue, parse_catalogue
+from bot.slack.render import BlockLimitError
+from bot.domain.scoring import score
+from bot.slack.survey_forms import (
     ACTION_ID,
     CALLBACK_ID,
     OPEN_SURVEY_ACTION_ID,
@@ -202,7 +202,7 @@ def test_crisis_message_lists_resources_and_says_no_one_is_watching():
 
 
 def test_crisis_message_defaults_come_from_settings():
-    from bot.config import Settings
+    from bot.runtime.settings import Settings
 
     default_resources = Settings.model_fields["compass_crisis_resources"].default.split(";")
     text = crisis_message_text(default_resources)

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from scipy import stats
 
-from bot.trends import (
+from bot.domain.trends import (
     CSV_COLUMNS,
     DEFAULT_METRICS,
     DEFAULT_TABLES,

@@ -13,8 +13,8 @@ import logging
 import pkgutil
 import sys
 
-from bot.config import ConfigError
-from bot.curriculum import CatalogueError
+from bot.runtime.settings import ConfigError
+from bot.domain.curriculum import CatalogueError
 
 EXIT_USAGE = 2
 

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    from bot.runtime import open_services
+    from bot.runtime.process import open_services
     from storage.migrate import current_revision
 
     services = open_services(require_slack=False, migrate=True)
@@ -33,7 +33,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from bot.runtime import open_services
+    from bot.runtime.process import open_services
     from storage.migrate import current_revision
 
     services = open_services(require_slack=False, migrate=False)

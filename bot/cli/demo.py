@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from bot.config import ConfigError
+from bot.runtime.settings import ConfigError
 
 EXIT_PROBLEM = 1
 MAX_PEOPLE = 200

@@ -15,7 +15,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Sequence
 
-from bot.group_formation import (
+from bot.domain.group_formation import (
     ALLOWED_SIZE_MAX,
     ALLOWED_SIZE_MIN,
     MODES,
@@ -24,11 +24,11 @@ from bot.group_formation import (
     ProposedGroup,
     form_groups,
 )
-from bot.people import Person
-from bot.roster import COLUMNS, read_roster
+from bot.domain.people import Person
+from bot.domain.roster import COLUMNS, read_roster
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime.services import Services
 
 EXIT_USAGE = 2
 SLOTS_SHOWN = 6
@@ -113,8 +113,8 @@ def form_from_database(args: argparse.Namespace, settings: FormationSettings) ->
     from sqlmodel import Session
 
     from bot.flows.groups import default_cohort, form_and_apply, plan_formation
-    from bot.render import render
-    from bot.runtime import open_services
+    from bot.slack.render import render
+    from bot.runtime.process import open_services
     from storage.db import session_scope, utcnow
 
     services = open_services(require_slack=False)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
-from bot.pair_history import read_pair_history
-from bot.people import Person
-from bot.roster import read_roster
+from bot.domain.pair_history import read_pair_history
+from bot.domain.people import Person
+from bot.domain.roster import read_roster
 
 if TYPE_CHECKING:
-    from bot.matching import MatchingRules, MatchResult, PastPair
-    from bot.services import Services
+    from bot.domain.matching import MatchingRules, MatchResult, PastPair
+    from bot.runtime.services import Services
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -124,7 +124,7 @@ def run_pair(args: argparse.Namespace, load: CandidateLoader | None = None) -> i
         return EXIT_USAGE
     for note in candidates.notes:
         print(f"compass-bot pair: note: {note}", file=sys.stderr)
-    from bot.matching import MatchingRules, match  # NumPy: not for every `compass-bot` command
+    from bot.domain.matching import MatchingRules, match  # NumPy: not for every `compass-bot` command
 
     rules = MatchingRules(cooldown_rounds=args.cooldown)
     result = match(
@@ -159,7 +159,7 @@ def _option_problem(args: argparse.Namespace) -> str | None:
 
 
 def _open_services() -> "Services":
-    from bot.runtime import open_services
+    from bot.runtime.process import open_services
 
     return open_services(require_slack=False)
 
@@ -212,7 +212,7 @@ def _publish(services: "Services", args: argparse.Namespace, candidates: Candida
              rules: MatchingRules) -> int:
     """Store the match as the round's preview (replacing an open one) and publish it."""
     from bot.flows.pairing import publish_round, save_match
-    from bot.render import render
+    from bot.slack.render import render
     from storage.db import session_scope
     from storage.pairing import Pool, open_preview, preview_of
 

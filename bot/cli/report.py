@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.config import ConfigError
+from bot.runtime.settings import ConfigError
 
 EXIT_PROBLEM = 1
 
@@ -33,11 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from sqlmodel import Session, select
 
-    from bot.charts import trend_chart
+    from bot.domain.charts import trend_chart
     from bot.flows.admin_report import CHART_METRIC, percent, share
-    from bot.render import render
-    from bot.runtime import open_services
-    from bot.trends import report_csv
+    from bot.slack.render import render
+    from bot.runtime.process import open_services
+    from bot.domain.trends import report_csv
     from storage import audit
     from storage.db import session_scope
     from storage.models import Workspace

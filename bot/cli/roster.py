@@ -7,11 +7,11 @@ import sys
 
 from typing import TYPE_CHECKING
 
-from bot.config import ConfigError
-from bot.roster import COLUMNS, read_roster
+from bot.runtime.settings import ConfigError
+from bot.domain.roster import COLUMNS, read_roster
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime.services import Services
 
 EXIT_INVALID = 2
 
@@ -41,14 +41,14 @@ def run_import(args: argparse.Namespace) -> int:
         for error in result.errors:
             print(f"{args.file}:{error.line}: {error.message}" if error.line else f"{args.file}: {error.message}", file=sys.stderr)
         return EXIT_INVALID
-    from bot.render import render
+    from bot.slack.render import render
 
     if args.dry_run:
         print(render("roster_import.j2", dry_run=True, total=len(result.rows)))
         return 0
 
     from bot.flows.enrolment import queue_invitation
-    from bot.runtime import open_services
+    from bot.runtime.process import open_services
     from storage import audit
     from storage.db import session_scope
     from storage.members import invite_from_roster
@@ -71,7 +71,7 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def _workspace(services: "Services", team: str | None) -> tuple[str, str]:
-    from bot.slack_client import call
+    from bot.slack.client import call
 
     if team:
         return team, ""

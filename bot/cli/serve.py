@@ -10,10 +10,10 @@ import sys
 
 from typing import TYPE_CHECKING
 
-from bot.config import ConfigError
+from bot.runtime.settings import ConfigError
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime.services import Services
 
 log = logging.getLogger(__name__)
 _HELD_LOCKS: list = []
@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _start_clock(services: "Services", *, blocking: bool):  # noqa: ANN202
-    from bot.clock import Clock, ClockAlreadyRunning, SingleClockLock, sqlite_lock_path, start_heartbeat
+    from bot.runtime.clock import Clock, ClockAlreadyRunning, SingleClockLock, sqlite_lock_path, start_heartbeat
 
     lock_path = sqlite_lock_path(services.settings.database_url)
     if lock_path is not None:
@@ -56,7 +56,7 @@ def _start_clock(services: "Services", *, blocking: bool):  # noqa: ANN202
 
 
 def _build_bolt_app(services: "Services"):  # noqa: ANN202
-    from bot.app import build_app
+    from bot.runtime.app import build_app
 
     try:
         return build_app(services)
@@ -68,9 +68,9 @@ def _build_bolt_app(services: "Services"):  # noqa: ANN202
 
 def _open_long_running_services() -> "Services":
     """Services for a process that runs for days: the database prepared in a child process first,
-    and few malloc arenas (see bot.runtime)."""
-    from bot.config import load_settings
-    from bot.runtime import limit_malloc_arenas, open_services, prepare_database_in_child
+    and few malloc arenas (see bot.runtime.process)."""
+    from bot.runtime.settings import load_settings
+    from bot.runtime.process import limit_malloc_arenas, open_services, prepare_database_in_child
 
     limit_malloc_arenas()
     settings = load_settings()
@@ -81,14 +81,14 @@ def _open_long_running_services() -> "Services":
 
 def run_serve(args: argparse.Namespace) -> int:
     services = _open_long_running_services()  # first: the child that prepares the database starts small
-    from bot.report_warmup import warm_reports_in_background
+    from bot.runtime.report_warmup import warm_reports_in_background
 
     bolt_app = _build_bolt_app(services)
     settings = services.settings
     if not settings.socket_mode:
         import uvicorn
 
-        from bot.web import create_web_app
+        from bot.slack.web import create_web_app
 
         web_app = create_web_app(bolt_app, services)
     _freeze_startup_objects()  # before any thread starts building things that will not last
@@ -96,10 +96,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if not args.no_clock:
         _start_clock(services, blocking=False)
     if settings.socket_mode:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.slack.socket_mode import serve_socket_mode
 
-        log.info("connecting to Slack over Socket Mode")
-        SocketModeHandler(bolt_app, settings.slack_app_token).start()
+        serve_socket_mode(bolt_app, settings.slack_app_token)
         return 0
 
     log.info("serving HTTP on %s:%d (POST /slack/events, GET /healthz)", args.host, settings.port)

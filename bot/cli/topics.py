@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from bot.curriculum import AUDIENCES, BUILTIN_TOPICS_FILE, Catalogue, CatalogueError, Topic, check_files, domain_label, load_catalogue
+from bot.domain.curriculum import AUDIENCES, BUILTIN_TOPICS_FILE, Catalogue, CatalogueError, Topic, check_files, domain_label, load_catalogue
 
 TOPICS_FILE_VARIABLE = "COMPASS_TOPICS_FILE"
 EXIT_OK = 0

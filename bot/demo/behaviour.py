@@ -15,7 +15,7 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from bot.demo.people import Physician
-from bot.instruments import default_catalogue
+from bot.domain.instruments import default_catalogue
 
 OPEN_SURVEY = "open_survey"
 RSVP = ("rsvp_going", "rsvp_not_going")

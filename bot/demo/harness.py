@@ -15,7 +15,7 @@ from typing import Any, Callable
 import uvicorn
 from slack_bolt import App
 
-from bot.services import Services
+from bot.runtime.services import Services
 
 START_TIMEOUT = 10.0
 IDLE_TIMEOUT = 60.0
@@ -171,8 +171,8 @@ class RunningBot:
 
 
 def start_bot(services: Services) -> RunningBot:
-    from bot.app import build_app
-    from bot.web import create_web_app
+    from bot.runtime.app import build_app
+    from bot.slack.web import create_web_app
 
     bolt_app = build_app(services)
     tracker = track_listeners(bolt_app)

@@ -26,9 +26,9 @@ TREND_PNG = "trend.png"
 
 
 def write_report(directory: Path, *, engine: Engine, team_id: str, min_group: int) -> dict[str, Path]:
-    from bot.charts import trend_chart
+    from bot.domain.charts import trend_chart
     from bot.flows.admin_report import CHART_METRIC
-    from bot.trends import report_csv
+    from bot.domain.trends import report_csv
     from storage import audit
     from storage.db import session_scope
     from storage.reports import admin_report

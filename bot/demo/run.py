@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import freezegun
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.runtime.settings import ConfigError, Settings, load_settings
 from bot.demo.behaviour import Habits
 from bot.demo.driver import SlackDriver
 from bot.demo.harness import ReplySink, RunningBot, start_bot
@@ -76,8 +76,8 @@ def demo_settings(*, api_url: str, database_url: str) -> Settings:
 
 @contextmanager
 def quick_rate_limits(posts_per_minute: float) -> Iterator[None]:
-    from bot.rate_limits import SlackRateLimiter
-    from bot.slack_client import configure_rate_limits, rate_limiter
+    from bot.slack.rate_limits import SlackRateLimiter
+    from bot.slack.client import configure_rate_limits, rate_limiter
 
     previous = rate_limiter()
     configure_rate_limits(SlackRateLimiter(posts_per_minute=posts_per_minute, scale=RATE_LIMIT_SCALE))
@@ -118,7 +118,7 @@ class World:
 
 @contextmanager
 def running_world(people: list[Physician], *, database_url: str) -> Iterator[World]:
-    from bot.runtime import open_services
+    from bot.runtime.process import open_services
 
     standin = workspace(people)
     replies = ReplySink()

@@ -2,7 +2,7 @@
 
 Simulated time is frozen (freezegun) and moved straight to the next moment anything
 happens: a row of the bot's schedule falling due, or a person's planned action. At each
-moment the real :class:`bot.clock.Clock` delivers what is due, then people act through
+moment the real :class:`bot.runtime.clock.Clock` delivers what is due, then people act through
 signed requests to the bot, several at once as they would in a real workspace, and the
 simulation waits until the bot has finished before it looks at what Slack (the stand-in)
 received: new lines for the transcript, and new messages with buttons that people will
@@ -21,7 +21,7 @@ from typing import Callable
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot.clock import Clock
+from bot.runtime.clock import Clock
 from bot.demo.behaviour import Habits, Message, Plan
 from bot.demo.driver import Sent, SlackDriver
 from bot.demo.forms import fill, input_blocks, join_form_answers

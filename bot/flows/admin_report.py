@@ -22,10 +22,10 @@ from sqlmodel import Session, col, select
 
 from bot.flows.commands import CommandContext, CommandRouter, run_guarded, who
 from bot.flows.home import publish_home
-from bot.render import check_blocks, context_block, divider, fallback_text, render, section_blocks
-from bot.services import Services
-from bot.slack_client import call
-from bot.trends import Proportion, ReportCell, TrendReport, report_csv
+from bot.slack.render import check_blocks, context_block, divider, fallback_text, render, section_blocks
+from bot.runtime.services import Services
+from bot.slack.client import call
+from bot.domain.trends import Proportion, ReportCell, TrendReport, report_csv
 from storage import audit
 from storage.db import session_scope
 from storage.models import AuditEntry
@@ -166,7 +166,7 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
     refused = []
     stamp = report.as_of.isoformat()
     if any(c.metric == CHART_METRIC and c.table == () and not c.suppressed for c in report.trends.cells):
-        from bot.charts import trend_chart  # Pillow: only reports need it
+        from bot.domain.charts import trend_chart  # Pillow: only reports need it
 
         chart = trend_chart(report.trends, CHART_METRIC)
         uploaded = call(client, "files.upload_v2", channel=channel, content=chart.png, filename=f"compass-wellbeing-{stamp}.png",

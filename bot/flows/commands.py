@@ -11,9 +11,9 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.render import render
-from bot.services import Services
-from bot.slack_client import call
+from bot.slack.render import render
+from bot.runtime.services import Services
+from bot.slack.client import call
 
 log = logging.getLogger(__name__)
 

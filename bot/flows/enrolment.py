@@ -13,13 +13,13 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from bot.delivery import DropDelivery, post_once
+from bot.runtime.delivery import DropDelivery, post_once
 from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded, who
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
-from bot.render import check_blocks, fallback_text, render, section_blocks
-from bot.services import Services
-from bot.slack_client import call
+from bot.slack.render import check_blocks, fallback_text, render, section_blocks
+from bot.runtime.services import Services
+from bot.slack.client import call
 from storage import audit, schedule
 from storage.db import session_scope, utcnow
 from storage.members import get_member, save_profile, set_status

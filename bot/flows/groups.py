@@ -37,14 +37,14 @@ from slack_sdk.models.views import View
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from bot import group_series as gs
-from bot.calendar_file import series_calendar
-from bot.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered
+from bot.domain import group_series as gs
+from bot.domain.calendar_file import series_calendar
+from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered
 from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, bounded_int, run_guarded, who
-from bot.group_formation import ALLOWED_SIZE_MAX, ALLOWED_SIZE_MIN, MODES, FormationResult, FormationSettings, form_groups
-from bot.people import Person
-from bot.render import check_blocks, context_block, fallback_text, render, render_sections, section_blocks, split_text
-from bot.scheduling import (
+from bot.domain.group_formation import ALLOWED_SIZE_MAX, ALLOWED_SIZE_MIN, MODES, FormationResult, FormationSettings, form_groups
+from bot.domain.people import Person
+from bot.slack.render import check_blocks, context_block, fallback_text, render, render_sections, section_blocks, split_text
+from bot.domain.scheduling import (
     LocalSlot,
     Series,
     SeriesChangeError,
@@ -54,8 +54,8 @@ from bot.scheduling import (
     parse_slot,
     plan_series,
 )
-from bot.services import Services
-from bot.slack_client import SlackOutcome, call
+from bot.runtime.services import Services
+from bot.slack.client import SlackOutcome, call
 from storage import audit, schedule
 from storage import groups as store
 from storage.db import session_scope, utcnow
@@ -125,7 +125,7 @@ def post_with_key(
 ) -> dict:
     """Post carrying ``key`` in its metadata; with ``look_first`` an earlier post with that key is reused.
 
-    The scheduled-delivery twin of :func:`bot.delivery.post_once`, for actions that post
+    The scheduled-delivery twin of :func:`bot.runtime.delivery.post_once`, for actions that post
     more than once under one key (a DM to each member, or a channel post and DMs).
     """
     if look_first:

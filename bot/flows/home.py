@@ -11,9 +11,9 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from sqlmodel import Session
 
-from bot.render import check_blocks, context_block, divider, render, section_blocks
-from bot.services import Services
-from bot.slack_client import call
+from bot.slack.render import check_blocks, context_block, divider, render, section_blocks
+from bot.runtime.services import Services
+from bot.slack.client import call
 from storage.members import get_member, participation, status_counts, uninvited_pending
 from storage.models import Member
 

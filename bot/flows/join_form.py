@@ -21,9 +21,9 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.block_elements import StaticMultiSelectElement
 from slack_sdk.models.views import View
 
-from bot.availability import WEEKDAYS, parse_windows
-from bot.people import MAX_ATTENDING_YEARS, MAX_MENTOR_CAPACITY, MAX_PGY, CareerStage
-from bot.render import check_blocks, render, section_blocks
+from bot.domain.availability import WEEKDAYS, parse_windows
+from bot.domain.people import MAX_ATTENDING_YEARS, MAX_MENTOR_CAPACITY, MAX_PGY, CareerStage
+from bot.slack.render import check_blocks, render, section_blocks
 from storage.members import Profile
 from storage.models import Member
 

@@ -3,7 +3,7 @@
 Admins match a round (``/compass pair preview`` or App Home) and review the stored preview
 in App Home: the pairs with their reasons and everyone not matched, with why. They may
 swap the mentors of two pairs or remove a pair; every hard rule is checked again
-(:func:`bot.matching.check_pairs`) before an edit is saved. Publishing (App Home,
+(:func:`bot.domain.matching.check_pairs`) before an edit is saved. Publishing (App Home,
 ``/compass pair publish`` or ``compass-bot pair --publish``) stores the pairs and puts on
 the exactly-once schedule an introduction in a group DM for each pair, a kind note for
 everyone not matched, and each pair's check-ins: 14 days after the start, then every
@@ -39,14 +39,14 @@ from slack_sdk.models.views import View
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from bot.delivery import HISTORY_WINDOW, METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
+from bot.runtime.delivery import HISTORY_WINDOW, METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
 from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, bounded_int, run_guarded, who
 from bot.flows.home import publish_home
-from bot.matching import MENTEE_ROLES, MENTOR_ROLES, ZERO_CAPACITY, MatchingRules, MatchResult, Violation, check_pairs, match
-from bot.people import CareerStage, Person
-from bot.render import check_blocks, escape_plain, fallback_text, render, render_sections, section_blocks
-from bot.services import Services
-from bot.slack_client import call
+from bot.domain.matching import MENTEE_ROLES, MENTOR_ROLES, ZERO_CAPACITY, MatchingRules, MatchResult, Violation, check_pairs, match
+from bot.domain.people import CareerStage, Person
+from bot.slack.render import check_blocks, escape_plain, fallback_text, render, render_sections, section_blocks
+from bot.runtime.services import Services
+from bot.slack.client import call
 from storage import audit, schedule
 from storage import pairing as store
 from storage.db import session_scope, utcnow
@@ -164,7 +164,7 @@ def display_names(session: Session, *, team_id: str, user_ids: Iterable[str]) ->
 
 
 def post_keyed(client: WebClient, action: ScheduledAction, *, channel: str, key: str, text: str, blocks: list) -> dict:
-    """:func:`bot.delivery.post_once` for an action that posts more than one message (one per person)."""
+    """:func:`bot.runtime.delivery.post_once` for an action that posts more than one message (one per person)."""
     if action.attempts > 1:
         found = find_delivered(client, channel=channel, key=key, since=action.due_at - HISTORY_WINDOW)
         if found is not None:

@@ -43,16 +43,16 @@ from slack_sdk.models.views import View
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from bot.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
+from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
 from bot.flows.commands import CommandRouter, bounded_int, run_guarded, who
 from bot.flows.home import publish_home
-from bot.instruments import Survey as SurveyDefinition
-from bot.instruments import UnknownInstrument, default_catalogue
-from bot.render import check_blocks, fallback_text, render, section_blocks
-from bot.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
-from bot.services import Services
-from bot.slack_client import call
-from bot.survey_forms import (
+from bot.domain.instruments import Survey as SurveyDefinition
+from bot.domain.instruments import UnknownInstrument, default_catalogue
+from bot.slack.render import check_blocks, fallback_text, render, section_blocks
+from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
+from bot.runtime.services import Services
+from bot.slack.client import call
+from bot.slack.survey_forms import (
     CALLBACK_ID,
     OPEN_SURVEY_ACTION_ID,
     block_id,

@@ -1,7 +1,7 @@
 """Each session of a group: reminders, the session post and the lead's note, RSVPs, the attendance
 check, and the lead's controls (``/compass session now|skip|reschedule``, ``/compass topic``).
 
-Every message here is a scheduled action (see :mod:`bot.group_series` for the keys and due
+Every message here is a scheduled action (see :mod:`bot.domain.group_series` for the keys and due
 times) delivered by the clock. A delivery checks that its session is still the one it was
 scheduled for, drops a reminder whose moment has passed, and says so when a session post is
 late. The topic of a session is chosen by the curriculum rotation the first time a message
@@ -21,9 +21,9 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from sqlmodel import Session
 
-from bot import group_series as gs
-from bot.curriculum import Topic
-from bot.delivery import DeliveryFailed, DropDelivery, RetryLater
+from bot.domain import group_series as gs
+from bot.domain.curriculum import Topic
+from bot.runtime.delivery import DeliveryFailed, DropDelivery, RetryLater
 from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, run_guarded, who
 from bot.flows.groups import (
     SeriesChange,
@@ -41,12 +41,12 @@ from bot.flows.groups import (
     refusal,
     slots_of,
 )
-from bot.render import check_blocks, context_block, fallback_text, render, section_blocks
-from bot.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
-from bot.scheduling import SESSION_LENGTH, SeriesChangeError, SessionSlot, reschedule, skip_next
-from bot.services import Services
-from bot.slack_client import call
-from bot.session_messages import (
+from bot.slack.render import check_blocks, context_block, fallback_text, render, section_blocks
+from bot.domain.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
+from bot.domain.scheduling import SESSION_LENGTH, SeriesChangeError, SessionSlot, reschedule, skip_next
+from bot.runtime.services import Services
+from bot.slack.client import call
+from bot.slack.session_messages import (
     ACTION_RSVP_GOING,
     ACTION_RSVP_NOT_GOING,
     ACTION_TOPIC_ALTERNATIVES,

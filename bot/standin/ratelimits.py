@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 # Slack's published tiers; the bot's own limiter reads the same table.
-from bot.rate_limits import METHOD_TIERS, POST_MESSAGE, TIER_CALLS_PER_MINUTE, TokenBucket
+from bot.slack.rate_limits import METHOD_TIERS, POST_MESSAGE, TIER_CALLS_PER_MINUTE, TokenBucket
 
 @dataclass
 class RateLimits:

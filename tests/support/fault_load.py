@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from bot import group_series as gs
-from bot.scheduling import SessionSlot
+from bot.domain import group_series as gs
+from bot.domain.scheduling import SessionSlot
 from storage import groups as store
 from storage import schedule
 from storage.db import session_scope

@@ -1,6 +1,6 @@
 """Real bot processes for the fault tests: clock workers and `compass-bot serve --no-clock`.
 
-A clock worker is ``python -c CLOCK_WORKER '<json>'``: the bot's own :class:`bot.clock.Clock`,
+A clock worker is ``python -c CLOCK_WORKER '<json>'``: the bot's own :class:`bot.runtime.clock.Clock`,
 ticking until nothing due is left open. Tests compress minutes into seconds, so the worker
 takes a short lease (a killed worker's rows come back in seconds, not five minutes), a short
 retry backoff and, to match the lease, a short takeover time for an interrupted session post
@@ -34,18 +34,18 @@ import logging
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s")
 logging.getLogger("slack_sdk").setLevel(logging.WARNING)
 
-import bot.clock
+import bot.runtime.clock
 import bot.flows.sessions
 from sqlalchemy.exc import SQLAlchemyError
-from bot.clock import Clock, SingleClockLock, sqlite_lock_path
-from bot.config import load_settings
-from bot.rate_limits import SlackRateLimiter
-from bot.services import Services
-from bot.slack_client import configure_rate_limits
+from bot.runtime.clock import Clock, SingleClockLock, sqlite_lock_path
+from bot.runtime.settings import load_settings
+from bot.slack.rate_limits import SlackRateLimiter
+from bot.runtime.services import Services
+from bot.slack.client import configure_rate_limits
 from storage.db import utcnow
 from tests.support.fault_load import open_due
 
-bot.clock.BASE_BACKOFF = timedelta(seconds=config["backoff"])
+bot.runtime.clock.BASE_BACKOFF = timedelta(seconds=config["backoff"])
 bot.flows.sessions.POST_CLAIM_STALE = timedelta(seconds=config["post_claim_stale"])
 settings = load_settings()
 services = Services.from_settings(settings)

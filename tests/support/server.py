@@ -13,8 +13,8 @@ import uvicorn
 @contextmanager
 def running_bot(services) -> Iterator[str]:  # noqa: ANN001
     """Yields the base URL of the running bot."""
-    from bot.app import build_app
-    from bot.web import create_web_app
+    from bot.runtime.app import build_app
+    from bot.slack.web import create_web_app
 
     web_app = create_web_app(build_app(services), services)
     server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))

@@ -13,7 +13,7 @@ import threading
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from bot.services import Services
+from bot.runtime.services import Services
 from storage.models import Workspace
 from storage.reports import trend_report
 

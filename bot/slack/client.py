@@ -20,11 +20,11 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.rate_limits import SlackRateLimiter
+from bot.slack.rate_limits import SlackRateLimiter
 
 log = logging.getLogger(__name__)
 
-# One budget per process, shared by every thread that calls Slack (see bot.rate_limits).
+# One budget per process, shared by every thread that calls Slack (see bot.slack.rate_limits).
 _rate_limiter = SlackRateLimiter()
 
 
@@ -52,7 +52,7 @@ DEFAULT_FRIENDLY = "Slack had a problem with that just now. Nothing you entered 
 
 # A lost connection after Slack got one of these may still have had its effect; sending it
 # again on the spot could post twice. The clock retries them instead, and looks for the
-# earlier post's metadata first (bot.delivery.post_once).
+# earlier post's metadata first (bot.runtime.delivery.post_once).
 NOT_SAFE_TO_RESEND = ("chat.postMessage", "chat.postEphemeral", "chat.scheduleMessage", "conversations.create",
                       "files.completeUploadExternal")
 

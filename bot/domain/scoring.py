@@ -21,7 +21,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
-from bot.instruments import Catalogue, Instrument, UnknownInstrument, default_catalogue
+from bot.domain.instruments import Catalogue, Instrument, UnknownInstrument, default_catalogue
 
 RELIABLE_CHANGE_Z = 1.96
 MIN_COHORT_FOR_SD = 30

@@ -3,7 +3,7 @@
 Bolt's ``respond`` opens a new HTTPS connection for every message (a TCP and TLS handshake
 each time). Every click and command answers this way, so the bot keeps a few idle
 connections per host instead, as a browser would. ``respond`` keeps Bolt's signature; a
-middleware in ``bot.app`` puts this one in every request's context.
+middleware in ``bot.runtime.app`` puts this one in every request's context.
 """
 
 from __future__ import annotations

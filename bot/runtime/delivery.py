@@ -14,7 +14,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.slack_client import SlackOutcome, call
+from bot.slack.client import SlackOutcome, call
 from storage.models import ScheduledAction
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Between stored sessions and the schedule: a group's series and every action it implies.
 
-Pure: no Slack, no database. A stored session becomes a :class:`bot.scheduling.SessionSlot`;
+Pure: no Slack, no database. A stored session becomes a :class:`bot.domain.scheduling.SessionSlot`;
 a series becomes the list of scheduled actions (reminders, the session post, the lead's
 note, the attendance check, pulse surveys, the end of the cycle) with their idempotency
 keys and due times.
@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
 
-from bot.scheduling import SESSION_LENGTH, SESSIONS_PER_SERIES, Series, SessionSlot
+from bot.domain.scheduling import SESSION_LENGTH, SESSIONS_PER_SERIES, Series, SessionSlot
 
 REMINDER_24H_KIND = "session_reminder_24h"
 REMINDER_1H_KIND = "session_reminder_1h"

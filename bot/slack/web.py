@@ -11,6 +11,7 @@ import contextlib
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -23,15 +24,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.app import EVENT_RETRY_STATUS
-from bot.services import Services
-
 log = logging.getLogger(__name__)
+
+# The one 5xx the endpoint sends: an event it could not record, so that Slack retries it.
+EVENT_RETRY_STATUS = 503
 
 EVENT_TYPES = {"url_verification", "event_callback", "app_rate_limited"}
 INTERACTION_TYPES = {"block_actions", "view_submission", "view_closed", "shortcut", "message_action", "block_suggestion"}
 MAX_BODY_BYTES = 1_000_000
 DISPATCH_THREADS = 40  # requests Bolt dispatches at once (each waits for its listener's ack)
+
+
+class Services(Protocol):
+    """What the endpoint needs of the runtime's services: the signing secret and the engine to ping."""
+
+    settings: Any
+    engine: Any
 
 
 class BadRequest(Exception):

@@ -25,7 +25,7 @@ from typing import Iterable, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from bot.trends import TrendReport
+from bot.domain.trends import TrendReport
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

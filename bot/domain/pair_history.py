@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from bot.matching import PastPair
-from bot.people import SLACK_USER_ID
+from bot.domain.matching import PastPair
+from bot.domain.people import SLACK_USER_ID
 
 HISTORY_COLUMNS = ("mentee_id", "mentor_id", "round")
 

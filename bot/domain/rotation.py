@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping, Sequence
 
-from bot.curriculum import Catalogue, Topic, domain_label
+from bot.domain.curriculum import Catalogue, Topic, domain_label
 
 CYCLE_LENGTH = 12
 MIN_GROUP = 5

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-BUILTIN_TOPICS_FILE = Path(__file__).parent / "prompts" / "topics.toml"
+BUILTIN_TOPICS_FILE = Path(__file__).parent.parent / "prompts" / "topics.toml"
 
 AUDIENCES: tuple[str, ...] = ("residents", "attendings", "all")
 KINDS: tuple[str, ...] = ("regular", "introductions", "closing")

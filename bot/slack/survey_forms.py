@@ -31,9 +31,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.instruments import Catalogue, Instrument, default_catalogue
-from bot.render import check_blocks, context_block, render, render_sections, section_blocks
-from bot.scoring import Change, Score, change
+from bot.domain.instruments import Catalogue, Instrument, default_catalogue
+from bot.slack.render import check_blocks, context_block, render, render_sections, section_blocks
+from bot.domain.scoring import Change, Score, change
 
 CALLBACK_ID = "pulse_submit"
 ACTION_ID = "answer"

@@ -23,9 +23,9 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, MarkdownTextObject, SectionBlock
 
-from bot.curriculum import Topic
-from bot.render import check_blocks, context_block, divider, fallback_text, header_block, render_sections, section_blocks, split_text
-from bot.rotation import TopicChoice
+from bot.domain.curriculum import Topic
+from bot.slack.render import check_blocks, context_block, divider, fallback_text, header_block, render_sections, section_blocks, split_text
+from bot.domain.rotation import TopicChoice
 
 ACTION_RSVP_GOING = "rsvp_going"
 ACTION_RSVP_NOT_GOING = "rsvp_not_going"

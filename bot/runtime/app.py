@@ -13,16 +13,14 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.flows import FLOWS
 from bot.flows.commands import CommandRouter
-from bot.manifest import BOT_SCOPES
-from bot.response_urls import PooledRespond, ResponseUrlPoster
-from bot.services import Services
-from bot.slack_client import make_client
+from bot.slack.manifest import BOT_SCOPES
+from bot.slack.response_urls import PooledRespond, ResponseUrlPoster
+from bot.runtime.services import Services
+from bot.slack.client import make_client
+from bot.slack.web import EVENT_RETRY_STATUS
 from storage.events import first_delivery
 
 BOLT_LISTENER_THREADS = 16
-
-# The one 5xx the endpoint sends: an event it could not record, so that Slack retries it.
-EVENT_RETRY_STATUS = 503
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.availability import Window
+from bot.domain.availability import Window
 
 NearPeerRole = Literal["mentee", "mentor", "both", "none"]
 NEAR_PEER_ROLES: tuple[str, ...] = ("mentee", "mentor", "both", "none")

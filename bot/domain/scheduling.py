@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-from bot.availability import HOURS_PER_WEEK, WEEKDAYS, reference_monday, utc_hours_of_week
-from bot.people import Person
+from bot.domain.availability import HOURS_PER_WEEK, WEEKDAYS, reference_monday, utc_hours_of_week
+from bot.domain.people import Person
 
 SESSIONS_PER_SERIES = 12
 INTERVAL_DAYS = 14

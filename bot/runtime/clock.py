@@ -23,9 +23,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.delivery import DeliveryFailed, DropDelivery, RetryLater
+from bot.runtime.delivery import DeliveryFailed, DropDelivery, RetryLater
 from bot.flows import FLOWS
-from bot.services import Services
+from bot.runtime.services import Services
 from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.events import prune
@@ -103,7 +103,7 @@ def in_lanes(rows: list[ScheduledAction]) -> list[list[ScheduledAction]]:
 
 class Clock:
     """Delivers due rows with ``workers`` threads, so that Slack's rate limits (the shared,
-    blocking limiter in bot.slack_client), not each call's latency, set the pace of a tick.
+    blocking limiter in bot.slack.client), not each call's latency, set the pace of a tick.
 
     Rows are claimed in small batches (``batch``) and only while fewer than two lanes per
     worker wait, so every claimed row starts well inside its lease and no second clock can

@@ -11,7 +11,7 @@ Input is plain rows (the lead's queries produce them); output is a
   Thresholds apply to distinct respondents, never to answers.
 * Every (metric, month) is one family of tables — by default overall, cohort,
   department, career stage and department x career stage — suppressed together
-  by ``bot.privacy.plan_suppression``. A hidden cell hides its respondent count,
+  by ``bot.domain.privacy.plan_suppression``. A hidden cell hides its respondent count,
   estimate and interval alike.
 * Estimates: means and mean change from baseline with a t interval on the
   (paired) values; percentages with a Wilson score interval; all 95%.
@@ -33,9 +33,9 @@ from datetime import date
 from typing import Iterable, Literal, Mapping, Sequence, TextIO
 
 
-from bot.instruments import Catalogue, default_catalogue
-from bot.people import CareerStage
-from bot.privacy import SuppressionPlan, plan_suppression, validate_min_group
+from bot.domain.instruments import Catalogue, default_catalogue
+from bot.domain.people import CareerStage
+from bot.domain.privacy import SuppressionPlan, plan_suppression, validate_min_group
 
 DIMENSIONS = ("cohort", "department", "career_stage")
 NOT_RECORDED = "Not recorded"

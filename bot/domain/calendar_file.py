@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
-from bot.scheduling import SESSION_LENGTH, Series, SessionSlot
+from bot.domain.scheduling import SESSION_LENGTH, Series, SessionSlot
 
 PRODUCT_ID = "-//compass-bot//COMPASS sessions//EN"
 DEFAULT_UID_DOMAIN = "compass-bot"

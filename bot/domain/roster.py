@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.availability import parse_windows
-from bot.people import (
+from bot.domain.availability import parse_windows
+from bot.domain.people import (
     MAX_MENTOR_CAPACITY,
     NEAR_PEER_ROLES,
     SLACK_USER_ID,

@@ -10,10 +10,10 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.runtime.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from bot.services import Services
+    from bot.runtime.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def open_services(
     ``database_ready`` says the caller already did that, in a child process (see
     ``prepare_database_in_child``), so this process never loads Alembic.
     """
-    from bot.services import Services
+    from bot.runtime.services import Services
 
     settings = settings or load_settings()
     if require_slack:

@@ -51,8 +51,8 @@ from typing import Iterable, Literal, Mapping, Sequence
 
 import numpy as np
 
-from bot.availability import utc_hours_of_week
-from bot.people import MAX_ATTENDING_YEARS, MAX_MENTOR_CAPACITY, MAX_PGY, CareerStage, Person
+from bot.domain.availability import utc_hours_of_week
+from bot.domain.people import MAX_ATTENDING_YEARS, MAX_MENTOR_CAPACITY, MAX_PGY, CareerStage, Person
 
 MENTEE_ROLES = frozenset({"mentee", "both"})
 MENTOR_ROLES = frozenset({"mentor", "both"})

@@ -42,8 +42,8 @@ from datetime import date
 from itertools import chain, combinations, islice
 from typing import Iterator, Literal, NamedTuple, Sequence
 
-from bot.availability import HOURS_PER_WEEK, describe_hour, utc_hours_of_week
-from bot.people import CareerStage, Person
+from bot.domain.availability import HOURS_PER_WEEK, describe_hour, utc_hours_of_week
+from bot.domain.people import CareerStage, Person
 
 Mode = Literal["mixed", "same-specialty"]
 MODES: tuple[str, ...] = ("mixed", "same-specialty")

@@ -11,10 +11,10 @@ from slack_sdk import WebClient
 from sqlalchemy import bindparam, exists, select
 from sqlalchemy.engine import Engine
 
-from bot.config import Settings
-from bot.curriculum import Catalogue, load_catalogue
-from bot.rate_limits import SlackRateLimiter
-from bot.slack_client import configure_rate_limits, make_client, rate_limiter
+from bot.runtime.settings import Settings
+from bot.domain.curriculum import Catalogue, load_catalogue
+from bot.slack.rate_limits import SlackRateLimiter
+from bot.slack.client import configure_rate_limits, make_client, rate_limiter
 from storage.db import make_engine
 from storage.models import Role
 
