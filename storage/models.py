@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 MEMBER_STATUSES = ("invited", "active", "paused", "left")
@@ -17,6 +17,10 @@ class Workspace(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     bot_user_id: str = Field(default="", max_length=32)
     created_at: datetime
+    # The Enterprise Grid org of the workspace ("" outside Grid). For an org-wide install the row's
+    # team_id is the org's ID itself: one program, and one member per person, across the org.
+    enterprise_id: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
+    is_org_install: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Member(SQLModel, table=True):

@@ -21,7 +21,7 @@ from bot.domain.matching import MENTEE_ROLES, MENTOR_ROLES, PastPair
 from bot.domain.people import Person
 from storage.db import utcnow
 from storage.members import to_person
-from storage.models import Member, Pair, PairCheckin, PairingRound, Role, ScheduledAction
+from storage.models import Member, Pair, PairCheckin, PairingRound, ScheduledAction
 
 OPEN_PAIR_STATUSES = ("active", "paused")
 CHECKIN_KIND = "pair_checkin"  # the schedule kind of a pair's check-in (delivered by bot.flows.pairing)
@@ -333,9 +333,3 @@ def next_checkin_due(session: Session, *, pair_id: int) -> datetime | None:
             col(ScheduledAction.status).in_(("pending", "claimed")),
         )
     ).one()
-
-
-def admin_user_ids(session: Session, *, team_id: str, configured: Iterable[str] = ()) -> list[str]:
-    """The team's admins: those granted the role, plus the configured ones."""
-    granted = session.exec(select(Role.slack_user_id).where(Role.team_id == team_id, Role.role == "admin")).all()
-    return sorted(set(granted) | set(configured))

@@ -176,6 +176,21 @@ def _erase_lead_roles(session: Session, team_id: str, user_id: str) -> int:
     return result.rowcount or 0
 
 
+def _export_topic_choices(session: Session, team_id: str, user_id: str) -> list[dict[str, Any]]:
+    rows = session.exec(select(GroupSession).join(Group).where(Group.team_id == team_id, GroupSession.topic_chosen_by == user_id))
+    return [{"session": s.number, "date": s.local_date.isoformat(), "topic": s.topic_slug} for s in rows]
+
+
+def _erase_topic_choices(session: Session, team_id: str, user_id: str) -> int:
+    in_team = select(Group.id).where(Group.team_id == team_id)
+    result = session.execute(
+        GroupSession.__table__.update()  # type: ignore[attr-defined]
+        .where(GroupSession.group_id.in_(in_team), GroupSession.topic_chosen_by == user_id)  # type: ignore[attr-defined]
+        .values(topic_chosen_by="")
+    )
+    return result.rowcount or 0
+
+
 def _export_nothing(session: Session, team_id: str, user_id: str) -> list[dict[str, Any]]:
     return []
 
@@ -198,6 +213,7 @@ SECTIONS: list[Section] = [
     _by_user(SessionAttendance),
     _by_user(GroupMember),
     Section("groups_led", _export_led_groups, _erase_lead_roles),
+    Section("topics_chosen", _export_topic_choices, _erase_topic_choices),
     Section("pairs", _export_pairs, _erase_pairs),
     _by_user(PairCheckin),
     Section("pairing_previews", _export_nothing, _scrub_round_previews),

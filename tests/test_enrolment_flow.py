@@ -178,6 +178,7 @@ def test_forget_me_deletes_every_row_that_identifies_the_person(slack, standin, 
     join(slack, standin, engine)
     slack.command(ANA, "pause until 2099-01-01")
     eventually(lambda: member(engine).status == "paused")
+    _lead_who_chose_a_topic(engine, ANA)
     slack.command(ANA, "forget-me")
     confirm = last_response(responses, slack)
     assert any(e.get("action_id") == "forget_me_confirm" for b in confirm["blocks"] for e in b.get("elements", []))
@@ -187,13 +188,33 @@ def test_forget_me_deletes_every_row_that_identifies_the_person(slack, standin, 
     done = last_response(responses, slack)
     assert "deleted" in done["text"] and done["replace_original"] is True
     assert member(engine) is None
-    with engine.connect() as connection:
+    traces = [ANA, "Ana Ruiz", "ana@example.org"]  # ID, name (users.info), email (the roster's)
+    with engine.connect() as connection:  # every column of every table, not only the user-ID columns
         for table in SQLModel.metadata.sorted_tables:
             for row in connection.execute(table.select()):
-                assert ANA not in json.dumps([str(v) for v in row]), f"{table.name} still mentions the person"
+                cells = json.dumps([str(v) for v in row]).lower()
+                for trace in traces:
+                    assert trace.lower() not in cells, f"{table.name} still holds {trace!r}"
     with Session(engine) as session:
         assert session.exec(select(AuditEntry).where(AuditEntry.action == "member_forgotten")).first() is not None
         assert session.exec(select(ScheduledAction)).all() == []
+
+
+def _lead_who_chose_a_topic(engine, user_id: str) -> None:  # noqa: ANN001
+    """The person leads a group and picked a session's topic (group_sessions.topic_chosen_by)."""
+    from storage.db import utcnow
+    from storage.models import Group, GroupSession
+
+    with Session(engine) as session:
+        group = Group(team_id="T0COMPASS", name="Group 1", lead_user_id=user_id, created_at=utcnow(), updated_at=utcnow())
+        session.add(group)
+        session.flush()
+        session.add(GroupSession(group_id=group.id, number=1, starts_at=utcnow(), local_date=date(2026, 1, 5),
+                                 topic_slug="small-pauses", topic_chosen_by=user_id))
+        person = session.exec(select(Member).where(Member.slack_user_id == user_id)).one()
+        person.email = "ana@example.org"  # as a roster import stores it
+        session.add(person)
+        session.commit()
 
 
 def test_forget_me_can_be_cancelled(slack, standin, engine, responses):

@@ -297,3 +297,46 @@ def test_a_person_slack_cannot_reach_does_not_stop_the_others(standin, services,
     key = f"session:{group.id}:1:1:{int(first.starts_at.timestamp())}:remind24h"
     reached = [u for u in people if keyed(standin.dm_messages(u), key)]
     assert reached == people[1:] and actions(engine, key)[0].status == "done"
+
+
+def test_a_click_cannot_change_a_message_it_merely_names(slack, standin, services, engine):
+    """A click on one's own attendance DM that names another message (the group's session guide,
+    another member's DM) answers the person directly and changes neither message."""
+    people = seed_members(engine, standin, ids("F", 4), leads=("UF001",))
+    group = start_series(slack, standin, services, engine, people)
+    row = rows_of(engine, group.id)[0]
+    prefix = f"session:{group.id}:1:1:{int(row.starts_at.timestamp())}:"
+    run_clock(services, row.starts_at + timedelta(hours=3))
+    guide = keyed(standin.messages(group.channel_id), prefix)[0]
+    other = keyed(standin.dm_messages("UF003"), prefix + "attendance")[0]
+    own = keyed(standin.dm_messages("UF002"), prefix + "attendance")[0]
+    value = buttons(own)["attendance_yes"]["value"]
+    with frozen(row.starts_at + timedelta(hours=2, minutes=30)):
+        for channel, ts in ((group.channel_id, guide["ts"]), (standin.dm_channel("UF003"), other["ts"])):
+            updates = len(standin.calls_to("chat.update"))
+            slack.action("UF002", "attendance_yes", value, channel_id=channel, message_ts=ts)
+            eventually(lambda: attendance(engine, row.id).get("UF002") is True)
+            eventually(lambda: len(standin.calls_to("chat.postEphemeral")) + len(standin.dm_messages("UF002")) > 0)
+            assert all(c.args.get("ts") != ts for c in standin.calls_to("chat.update")[updates:])
+    assert "edited" not in keyed(standin.messages(group.channel_id), prefix)[0]
+    assert "edited" not in keyed(standin.dm_messages("UF003"), prefix + "attendance")[0]
+    # The real click on one's own DM still shows the answer on it.
+    with frozen(row.starts_at + timedelta(hours=2, minutes=31)):
+        click(slack, standin, "UF002", prefix + "attendance", "attendance_no")
+
+
+def test_attendance_closes_a_week_after_the_session(slack, standin, services, engine):
+    people = seed_members(engine, standin, ids("W", 4), leads=("UW001",))
+    group = start_series(slack, standin, services, engine, people)
+    row = rows_of(engine, group.id)[0]
+    prefix = f"session:{group.id}:1:1:{int(row.starts_at.timestamp())}:"
+    run_clock(services, row.starts_at + timedelta(hours=3))
+    with frozen(row.starts_at + timedelta(days=6)):
+        click(slack, standin, "UW002", prefix + "attendance", "attendance_yes")
+    assert attendance(engine, row.id) == {"UW002": True}
+    own = keyed(standin.dm_messages("UW002"), prefix + "attendance")[0]
+    with frozen(row.starts_at + timedelta(days=7, minutes=1)):
+        slack.action("UW002", "attendance_no", buttons(own)["attendance_no"]["value"], channel_id=standin.dm_channel("UW002"),
+                     message_ts=own["ts"])
+        eventually(lambda: any("closed a week after" in str(m) for m in slack.responses.messages(slack.last_response_url)))
+    assert attendance(engine, row.id) == {"UW002": True}

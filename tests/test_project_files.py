@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bot.slack.manifest import BOT_SCOPES, COMMAND, EVENTS
+import ast
+
+from bot.slack.manifest import BOT_SCOPES, COMMAND, EVENTS, render_manifest
+from bot.slack.scopes import BOT_CALLS, METHOD_SCOPES, SDK_HELPERS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +48,34 @@ def test_manifest_asks_for_exactly_the_scopes_commands_and_events_used():
     assert sorted(_manifest_list(manifest, "bot")) == sorted(BOT_SCOPES)
     assert sorted(_manifest_list(manifest, "bot_events")) == sorted(EVENTS)
     assert re.findall(r"- command: (\S+)", manifest) == [COMMAND]
+
+
+def test_manifest_file_is_the_generated_one():
+    assert (ROOT / "slack-manifest.yml").read_text() == render_manifest(), "run: compass-bot manifest > slack-manifest.yml"
+
+
+def _methods_called_in(path: Path) -> set[str]:
+    """Web API method names the code passes to ``call(client, "x.y", ...)`` or ``client.api_call("x.y")``."""
+    methods = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        position = {"call": 1, "call_once": 1, "api_call": 0}.get(name)
+        if position is None or len(node.args) <= position:
+            continue
+        argument = node.args[position]
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str) and "." in argument.value:
+            methods.update(SDK_HELPERS.get(argument.value, (argument.value,)))
+    return methods
+
+
+def test_every_method_the_bot_calls_has_its_scope_in_the_manifest():
+    sources = [p for p in (ROOT / "bot").rglob("*.py") if not {"standin", "demo"} & set(p.parts)]
+    called = set().union(*(_methods_called_in(p) for p in sources))
+    assert len(called) >= 12, called  # the scan finds the calls (it cannot pass by finding none)
+    assert called <= set(BOT_CALLS), f"add to BOT_CALLS in bot/slack/scopes.py: {sorted(called - set(BOT_CALLS))}"
+    assert set(BOT_CALLS) <= set(METHOD_SCOPES)
 
 
 def test_every_event_and_command_the_code_listens_to_is_in_the_manifest():

@@ -23,6 +23,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
+from bot.slack.scopes import CONVERSATION_KINDS, METHOD_SCOPES, scope_needed
 from bot.standin import UPLOAD_CALL, RateLimits, SlackStandIn
 
 TOKEN = "xoxb-test"
@@ -35,6 +36,9 @@ FAST_RETRY = FixedValueRetryIntervalCalculator(0.01)
 SERVER_PLUMBING = ["http.server", "socketserver", "selectors", "threading"]
 
 
+ALL_SCOPES = {scope_needed(m, k) for m in METHOD_SCOPES for k in CONVERSATION_KINDS} - {None}
+
+
 def frozen():
     return freezegun.freeze_time("2023-11-14 22:13:20", ignore=list(SERVER_PLUMBING))
 
@@ -45,6 +49,7 @@ def frozen():
 @pytest.fixture(scope="module")
 def seeded():
     standin = SlackStandIn(team_id="T0COMPASS", team_name="Compass Health", bot_token=TOKEN, bot_user_id=BOT)
+    standin.granted_scopes = ALL_SCOPES  # these tests exercise every method, beyond what the bot needs
     standin.add_user(ANA, name="ana", real_name="Ana Ruiz", tz="America/Chicago", email="ana@example.org")
     standin.add_user(BEN, name="ben", real_name="Ben Okafor", tz="America/Denver", email="Ben@Example.org")
     standin.add_user(CAL, name="cal", real_name="Cal Ng", is_admin=True)

@@ -105,3 +105,30 @@ def test_parallel_claimers_never_share_a_row(engine):
     keys = [key for keys in claimed.values() for key in keys]
     assert sorted(keys) == sorted(f"p{n}" for n in range(300))
     assert len(set(keys)) == len(keys)
+
+
+def test_concurrent_first_requests_of_a_new_workspace_both_succeed(engine):
+    import threading
+
+    from sqlmodel import Session
+
+    from storage.workspaces import ensure_workspace
+
+    barrier = threading.Barrier(6)
+    failures: list[BaseException] = []
+
+    def first_request(index: int) -> None:
+        try:
+            with Session(engine) as session:
+                barrier.wait()
+                ensure_workspace(session, team_id="T0NEWCOMER", name=f"name {index}")
+                session.commit()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=first_request, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-SUPPORT_MODULES = {"commands", "join_form"}
+SUPPORT_MODULES = {"commands", "join_form", "click_targets"}
 
 
 def _discover() -> tuple[ModuleType, ...]:

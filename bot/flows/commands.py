@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Callable
@@ -14,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.slack.render import render
 from bot.runtime.services import Services
 from bot.slack.client import call
+from bot.slack.tenancy import program_key
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +88,11 @@ class CommandRouter:
 
     def register(self, app: App) -> None:
         app.command("/compass")(self._handle)
+        # Slack sends view_closed for modals opened with notify_on_close; closing needs no work.
+        app.view_closed(re.compile(".*"))(lambda ack: ack())
 
     def _handle(self, ack, command, client, respond) -> None:  # noqa: ANN001
-        team_id = command.get("team_id", "")
+        team_id = program_key(command)
         user_id = command.get("user_id", "")
         try:
             words = shlex.split(command.get("text") or "")
@@ -98,7 +102,8 @@ class CommandRouter:
         subcommand = self._subcommands.get(name)
         if subcommand is None:
             if name != "help":
-                log.info("unknown /compass subcommand %r from %s", name, user_id)
+                # Never the word itself: people type sentences after /compass ("my PHQ is 6, please help").
+                log.info("unknown /compass subcommand from %s", user_id)
             self._answer_help_in_ack(ack, team_id, user_id)
             return
         ack()
@@ -128,10 +133,9 @@ class CommandRouter:
 
 
 def who(body: dict) -> tuple[str, str]:
-    """(team id, user id) of an interaction."""
-    team = body.get("team") or {}
+    """(program key, user id) of an interaction: the team ID, or the org's ID for an org-wide install."""
     user = body.get("user") or {}
-    return team.get("id") or user.get("team_id") or "", user.get("id", "")
+    return program_key(body), user.get("id", "")
 
 
 def action_value(body: dict) -> str:

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from bot.slack.render import check_blocks, context_block, divider, render, section_blocks
 from bot.runtime.services import Services
+from bot.slack.tenancy import program_key
 from bot.slack.client import call
 from storage.members import get_member, participation, status_counts, uninvited_pending
 from storage.models import Member
@@ -63,10 +64,10 @@ def register(app: App, services: Services, router) -> None:  # noqa: ANN001
     publisher = HomePublisher(services)
 
     @app.event("app_home_opened")
-    def on_home_opened(event, context, client):  # noqa: ANN001
+    def on_home_opened(body, event, client):  # noqa: ANN001
         if event.get("tab", "home") != "home":
             return
-        publisher.request(client, team_id=context.get("team_id") or "", user_id=event.get("user", ""))
+        publisher.request(client, team_id=program_key(body), user_id=event.get("user", ""))
 
 
 def publish_home(services: Services, client: WebClient, *, team_id: str, user_id: str) -> bool:

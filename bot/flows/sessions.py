@@ -45,6 +45,7 @@ from bot.slack.render import check_blocks, context_block, fallback_text, render,
 from bot.domain.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
 from bot.domain.scheduling import SESSION_LENGTH, SeriesChangeError, SessionSlot, reschedule, skip_next
 from bot.runtime.services import Services
+from bot.flows.click_targets import is_own_post
 from bot.slack.client import call
 from bot.slack.session_messages import (
     ACTION_RSVP_GOING,
@@ -66,6 +67,8 @@ from storage.models import Group, GroupSession, ScheduledAction
 
 log = logging.getLogger(__name__)
 
+# Attendance feeds the program's fidelity figures; changing it long afterwards would rewrite them.
+ATTENDANCE_WINDOW = timedelta(days=7)
 ACTION_ATTENDED = "attendance_yes"
 ACTION_MISSED = "attendance_no"
 POST_CLAIM_STALE = timedelta(minutes=4)  # shorter than the clock's lease, so a retry can take over
@@ -296,10 +299,13 @@ def answering_context(services: Services, body: dict, reply: Callable[..., None]
     return context, user_id
 
 
-def update_or_reply(client: WebClient, body: dict, text: str, blocks: list, reply: Callable[..., None], confirmation: str) -> None:
-    """Show the person's answer on the message they clicked; if Slack refuses, tell them directly."""
+def update_or_reply(client: WebClient, body: dict, context: SessionContext, user_id: str, text: str, blocks: list,
+                    reply: Callable[..., None], confirmation: str) -> None:
+    """Show the person's answer on the message they clicked, if it is their DM from this session;
+    otherwise (or if Slack refuses) tell them directly."""
     channel, ts = message_location(body)
-    if channel and ts and call_update(client, channel, ts, text, blocks):
+    prefix = gs.session_prefix(context.group.id, context.row.cycle, context.row.number)
+    if is_own_post(client, channel=channel, ts=ts, key_prefix=prefix, dm_of=user_id) and call_update(client, channel, ts, text, blocks):
         return
     reply(confirmation)
 
@@ -322,7 +328,8 @@ def answer_rsvp(services: Services, client: WebClient, body: dict, answer: str, 
     topic, _ = ensure_topic(services, context)
     message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
                                   session_start_local_text=context.start_text)
-    update_or_reply(client, body, message.text, message.blocks + [context_block(confirmation).to_dict()], reply, confirmation)
+    update_or_reply(client, body, context, user_id, message.text, message.blocks + [context_block(confirmation).to_dict()], reply,
+                    confirmation)
 
 
 def answer_attendance(services: Services, client: WebClient, body: dict, attended: bool, reply: Callable[..., None]) -> None:
@@ -330,11 +337,14 @@ def answer_attendance(services: Services, client: WebClient, body: dict, attende
     if found is None:
         return
     context, user_id = found
+    if utcnow() >= context.row.starts_at + ATTENDANCE_WINDOW:
+        reply(render("group_answers.j2", kind="attendance_closed"))
+        return
     with session_scope(services.engine) as session:
         store.set_attendance(session, session_id=context.row.id, user_id=user_id, attended=attended)
     confirmation = render("group_answers.j2", kind="attended" if attended else "missed")
     text, blocks = attendance_message(context, confirmation)
-    update_or_reply(client, body, text, blocks, reply, confirmation)
+    update_or_reply(client, body, context, user_id, text, blocks, reply, confirmation)
 
 
 # --- the lead's controls -----------------------------------------------------------------------------------
@@ -513,7 +523,7 @@ def topic_button(services: Services, client: WebClient, body: dict, reply: Calla
     try:
         session_id, slug = parse_topic_choice_value(value) if choose else (value, "")
     except ValueError:
-        log.warning("topic button with a malformed value %r from %s", value, user_id)
+        log.warning("topic button with a malformed value (%d characters) from %s", len(value), user_id)
         reply(render("group_answers.j2", kind="unknown"))
         return
     with Session(services.engine) as session:

@@ -17,12 +17,32 @@ from bot.slack.manifest import BOT_SCOPES
 from bot.slack.response_urls import PooledRespond, ResponseUrlPoster
 from bot.runtime.services import Services
 from bot.slack.client import make_client
+from bot.slack import tenancy
 from bot.slack.web import EVENT_RETRY_STATUS
 from storage.events import first_delivery
+from storage.workspaces import remember_installation
 
 BOLT_LISTENER_THREADS = 16
 
 log = logging.getLogger(__name__)
+
+
+def _remember_grid_installations(app: App, services: Services) -> None:
+    """Record the Grid org of each program a request comes from, once per process, so that the
+    clock (which has no request) finds the installation's token under the right enterprise ID."""
+    known: set[tuple[str, str, bool]] = set()
+
+    @app.middleware
+    def remember_installation_of_request(body, next):  # noqa: ANN001, A002
+        installation = tenancy.installation_of(body) if isinstance(body, dict) else ("", "", False)
+        key, enterprise_id, is_org = installation
+        if key and enterprise_id and installation not in known:
+            try:
+                remember_installation(services.engine, team_id=key, enterprise_id=enterprise_id, is_org_install=is_org)
+                known.add(installation)
+            except SQLAlchemyError as exc:
+                log.warning("could not record the Grid org of %s (will try again): %s", key, type(exc).__name__)
+        return next()
 
 
 def build_app(services: Services) -> App:
@@ -70,6 +90,25 @@ def build_app(services: Services) -> App:
             return BoltResponse(status=EVENT_RETRY_STATUS, body="database unavailable; please retry")
         if not first:
             log.info("event %s already handled; ignoring Slack's retry", event_id)
+            return BoltResponse(status=200, body="")
+        return next()
+
+    if settings.oauth_enabled:
+        _remember_grid_installations(app, services)
+
+    @app.middleware
+    def refuse_replays(request, body, next):  # noqa: ANN001, A002
+        # Slack signs each command and click once, with a timestamp valid for 5 minutes; a request
+        # whose signature was already seen is a replay (Slack does not retry these), with no effect.
+        signature = (request.headers.get("x-slack-signature") or [""])[0]
+        if not signature or (isinstance(body, dict) and body.get("type") == "event_callback"):
+            return next()  # Socket Mode (no signatures) or an event (deduplicated by event_id)
+        try:
+            first = first_delivery(services.engine, event_id=f"sig:{signature[-56:]}", team_id=tenancy.program_key(body))
+        except SQLAlchemyError:
+            return next()  # the listener itself will say the database is unreachable
+        if not first:
+            log.warning("ignored a replayed Slack request (its signature was already used)")
             return BoltResponse(status=200, body="")
         return next()
 

@@ -120,7 +120,9 @@ class Settings(BaseSettings):
 
     @cached_property
     def admin_ids(self) -> frozenset[str]:
-        return frozenset(_split_ids(self.compass_admins))
+        """COMPASS_ADMINS, for a single-workspace bot token only: with OAuth the app serves many
+        workspaces, and admins are granted per workspace (the installer first; `compass-bot admins`)."""
+        return frozenset() if self.oauth_enabled else frozenset(_split_ids(self.compass_admins))
 
     @property
     def socket_mode(self) -> bool:

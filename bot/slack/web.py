@@ -174,10 +174,9 @@ def create_web_app(bolt_app: App, services: Services) -> Starlette:
     dispatch_threads = ThreadPoolExecutor(max_workers=DISPATCH_THREADS, thread_name_prefix="slack-dispatch")
 
     async def slack_events(request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_BODY_BYTES:
-            log.warning("rejected a %d-byte request to /slack/events", len(raw))
-            return PlainTextResponse("request too large", status_code=413)
+        raw = await _body_within_limit(request)
+        if raw is None:  # closing the connection stops the server from draining the rest of it
+            return PlainTextResponse("request too large", status_code=413, headers={"Connection": "close"})
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             body = raw.decode("utf-8")
@@ -250,6 +249,23 @@ def create_web_app(bolt_app: App, services: Services) -> Starlette:
         dispatch_threads.shutdown(wait=False)
 
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _body_within_limit(request: Request) -> bytes | None:
+    """The body, or None once it proves longer than MAX_BODY_BYTES: the declared length is checked
+    first and the stream is cut off at the limit, so a huge body is never held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        log.warning("rejected a request to /slack/events declaring %s bytes", declared)
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            log.warning("rejected a request to /slack/events longer than %d bytes", MAX_BODY_BYTES)
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _ping_database(services: Services) -> None:

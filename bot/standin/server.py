@@ -26,6 +26,7 @@ from bot.standin.api.files import receive_upload
 from bot.standin.args import Args, SlackError, decode_json_arguments
 from bot.standin.faults import ANY_METHOD, Fault, FaultPlan
 from bot.standin.ratelimits import POST_MESSAGE, RateLimits
+from bot.standin.scope_check import missing_scope
 from bot.standin.state import Call, Workspace
 
 logger = logging.getLogger(__name__)
@@ -403,10 +404,24 @@ class SlackStandIn:
             )
         )
 
-    def register_oauth_app(self, client_id: str, client_secret: str) -> None:
-        """Accept oauth.v2.access from this app (multi-workspace installs)."""
+    @property
+    def granted_scopes(self) -> set[str]:
+        """The bot scopes the installation holds (default: the app manifest's); a call needing another is refused."""
+        return self._ws.granted_scopes
+
+    @granted_scopes.setter
+    def granted_scopes(self, scopes: set[str]) -> None:
+        with self._ws.lock:
+            self._ws.granted_scopes = set(scopes)
+
+    def register_oauth_app(self, client_id: str, client_secret: str, *, enterprise_id: str = "",
+                           org_install: bool = False, token_rotation: bool = False) -> None:
+        """Accept oauth.v2.access from this app (multi-workspace installs), answering for a workspace
+        of the Grid org ``enterprise_id``, or for the whole org (``org_install``), with tokens that
+        expire and are refreshed when ``token_rotation`` is on."""
         with self._ws.lock:
             self._ws.oauth_clients[client_id] = client_secret
+            self._ws.enterprise_id, self._ws.org_install, self._ws.token_rotation = enterprise_id, org_install, token_rotation
 
     def new_oauth_code(self, *, installer: str) -> str:
         """The one-time code Slack would append to the redirect URL after a person approves the install."""
@@ -479,8 +494,13 @@ class SlackStandIn:
                     return _json_answer(200, exc.body())
             if not call.token:
                 return _json_answer(200, {"ok": False, "error": "not_authed"})
-            if call.token != ws.bot_token:
+            if call.token in ws.token_expiry and ws.token_expiry[call.token] <= ws.now():
+                return _json_answer(200, {"ok": False, "error": "token_expired"})
+            if call.token != ws.bot_token and call.token not in ws.token_expiry:
                 return _json_answer(200, {"ok": False, "error": "invalid_auth"})
+            refusal = missing_scope(ws, call.method, call.args)
+            if refusal is not None:
+                return _json_answer(200, refusal)
             if self.rate_limits is not None:
                 channel = ws.resolve_channel_id(call.args.get("channel")) if call.method == POST_MESSAGE else None
                 wait = self.rate_limits.admit(call.method, channel=channel)

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.slack.manifest import BOT_SCOPES
 from bot.standin.args import SlackError
 
 TRIGGER_TTL_SECONDS = 3.0  # Slack's documented lifetime of a trigger_id
@@ -142,6 +143,15 @@ class Workspace:
         self._ids = itertools.count(1)
         self.oauth_clients: dict[str, str] = {}  # client_id -> client_secret
         self.oauth_codes: dict[str, str] = {}  # one-time code -> installing user
+        self.granted_scopes: set[str] = set(BOT_SCOPES)  # what installing the app's manifest grants
+        # Enterprise Grid: the org of this workspace ("" outside Grid), and whether the app is installed
+        # org-wide (one installation for every workspace of the org, team: null in oauth.v2.access).
+        self.enterprise_id = ""
+        self.org_install = False
+        # Token rotation: each issued token's expiry (epoch seconds); tokens absent here never expire.
+        self.token_rotation = False
+        self.token_expiry: dict[str, float] = {}
+        self.refresh_tokens: dict[str, str] = {}  # refresh token -> the access token it replaces
         self.users: dict[str, dict[str, Any]] = {}
         self._user_seeds: dict[str, dict[str, Any]] = {}
         self._channel_seeds: list[Conversation] = []

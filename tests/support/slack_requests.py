@@ -15,7 +15,12 @@ from tests.support.responses import ResponseSink
 
 
 class SlackRequests:
-    def __init__(self, *, endpoint: str, signing_secret: str, team_id: str, responses: ResponseSink, standin=None):  # noqa: ANN001
+    def __init__(self, *, endpoint: str, signing_secret: str, team_id: str, responses: ResponseSink, standin=None,  # noqa: ANN001
+                 enterprise_id: str = "", org_install: bool = False):
+        """``enterprise_id``: the workspace is in that Grid org; ``org_install``: the app is installed org-wide
+        (payloads carry ``is_enterprise_install``, as Slack sends them for such installs)."""
+        self.enterprise_id = enterprise_id
+        self.org_install = org_install
         self.endpoint = endpoint
         self.signer = SignatureVerifier(signing_secret)
         self.team_id = team_id
@@ -56,11 +61,19 @@ class SlackRequests:
             "response_url": self.last_response_url,
             "trigger_id": self._trigger(user_id),
         }
+        if self.enterprise_id:
+            form.update(enterprise_id=self.enterprise_id, enterprise_name="Grid Health",
+                        is_enterprise_install="true" if self.org_install else "false")
         answer = self.post(urlencode(form), "application/x-www-form-urlencoded")
         self.responses.record_acknowledgement(self.last_response_url, answer)
         return answer
 
     def interaction(self, payload: dict[str, Any]) -> httpx.Response:
+        if self.enterprise_id:
+            payload = {**payload, "enterprise": {"id": self.enterprise_id, "name": "Grid Health"},
+                       "is_enterprise_install": self.org_install}
+            if isinstance(payload.get("team"), dict):
+                payload["team"] = {**payload["team"], "enterprise_id": self.enterprise_id}
         return self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
     def action(self, user_id: str, action_id: str, value: str = "", *, block_id: str = "b", channel_id: str | None = None,
@@ -108,5 +121,9 @@ class SlackRequests:
             "event_id": event_id or f"Ev{next(self._event_ids):08d}",
             "event_time": int(time.time()),
         }
+        if self.enterprise_id:
+            body["enterprise_id"] = self.enterprise_id
+            body["authorizations"] = [{"enterprise_id": self.enterprise_id, "team_id": None if self.org_install else self.team_id,
+                                       "user_id": "UBOT", "is_bot": True, "is_enterprise_install": self.org_install}]
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else None
         return self.post(json.dumps(body), "application/json", headers=headers)

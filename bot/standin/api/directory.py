@@ -18,7 +18,8 @@ def auth_test(ws: Workspace, args: Args) -> dict[str, Any]:
         "user_id": ws.bot_user_id,
         "bot_id": ws.bot_id,
         "app_id": ws.app_id,
-        "is_enterprise_install": False,
+        "is_enterprise_install": ws.org_install,
+        **({"enterprise_id": ws.enterprise_id} if ws.enterprise_id else {}),
     }
 
 

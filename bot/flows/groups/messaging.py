@@ -1,0 +1,97 @@
+"""Posting to a group's channel and its members, and reading the buttons they click."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
+
+from slack_sdk import WebClient
+
+from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, RetryLater, ensure_ok, find_delivered
+from bot.flows.commands import bounded_int
+from bot.slack.render import check_blocks, fallback_text, render_sections, section_blocks
+from bot.slack.client import call
+from storage.db import utcnow
+from storage.models import ScheduledAction
+
+log = logging.getLogger(__name__)
+
+
+def message_location(body: dict) -> tuple[str, str]:
+    """(channel id, ts) of the message whose button was clicked, or empty strings."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts") or ""
+    return channel, ts
+
+
+def ephemeral(respond) -> Callable[[str], None]:  # noqa: ANN001
+    def reply(text: str, blocks: list | None = None) -> None:
+        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    return reply
+
+
+def parse_int(text: str) -> int | None:
+    return bounded_int(text)
+
+
+def message_blocks(template: str, **context: object) -> tuple[str, list]:
+    """Sections for a ``---``-separated template, and the notification text."""
+    parts = render_sections(template, **context)
+    blocks: list = []
+    for part in parts:
+        blocks += section_blocks(part)
+    return fallback_text(parts[0] if parts else ""), blocks
+
+
+def post_with_key(
+    client: WebClient, *, channel: str, key: str, text: str, blocks: list | None = None, look_first: bool = False,
+    since: datetime | None = None,
+) -> dict:
+    """Post carrying ``key`` in its metadata; with ``look_first`` an earlier post with that key is reused.
+
+    The scheduled-delivery twin of :func:`bot.runtime.delivery.post_once`, for actions that post
+    more than once under one key (a DM to each member, or a channel post and DMs).
+    """
+    if look_first:
+        found = find_delivered(client, channel=channel, key=key, since=since or utcnow() - timedelta(days=3))
+        if found is not None:
+            log.info("delivery %s was already posted in %s; not posting again", key, channel)
+            return found
+    outcome = call(
+        client,
+        "chat.postMessage",
+        channel=channel,
+        text=text,
+        blocks=blocks,
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+    )
+    return ensure_ok(outcome, "chat.postMessage")
+
+
+def fan_out(client: WebClient, action: ScheduledAction, user_ids: Iterable[str], build: Callable[[str], tuple[str, list]]) -> int:
+    """DM each person once for a scheduled action; returns how many were reached.
+
+    A person Slack no longer knows is logged and skipped. Passing failures are retried for
+    everyone not yet reached (a retry looks for the earlier DM first); if nobody could be
+    reached because of a permanent error, the action fails so the lead hears about it.
+    """
+    reached, passing, permanent = 0, [], []
+    for user_id in user_ids:
+        text, blocks = build(user_id)
+        try:
+            post_with_key(client, channel=user_id, key=action.key, text=text, blocks=check_blocks(blocks),
+                          look_first=action.attempts > 1, since=action.due_at - timedelta(days=3))
+            reached += 1
+        except RetryLater as exc:
+            passing.append(str(exc))
+        except DeliveryFailed as exc:
+            log.warning("%s: could not DM %s: %s", action.key, user_id, exc)
+            permanent.append(str(exc))
+    if passing:
+        raise RetryLater(f"{len(passing)} DM(s) to retry: {passing[0]}")
+    if permanent and not reached:
+        raise DeliveryFailed(permanent[0])
+    return reached
