@@ -1,4 +1,4 @@
-"""The ``compass-bot`` console script.
+"""The ``compass-bot`` console script: the top room, which may import every other one.
 
 Each module in this package adds its own subcommand through ``register(subparsers)``;
 a handler returns the process exit status. A configuration problem is one line on

@@ -1,4 +1,5 @@
-"""One module per user-facing flow.
+"""One module or package per user-facing flow, translating between Slack and the domain.
+May import the runtime's services, bot.slack, storage and the domain; never the clock, the app or the CLI.
 
 A flow module exposes ``register(app, services, router)``; it may also expose
 ``DELIVERIES`` (schedule kind -> delivery function for the clock), ``ON_FAILURE`` (kind ->

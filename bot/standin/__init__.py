@@ -1,4 +1,5 @@
 """A Slack Web API stand-in: a real HTTP server on 127.0.0.1 that keeps a workspace's state.
+Only the tests, the demo and bench/ import it; no product code may (pyproject's contract).
 
 Tests and ``compass-bot demo`` talk to it through the real ``slack_sdk.WebClient``::
 
