@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import re
@@ -848,7 +849,7 @@ def forged_requests(draw) -> tuple[bytes, dict[str, Any], frozenset[int] | None]
     user = draw(UNKNOWN_USER)
     if draw(st.booleans()):
         body = urlencode({"command": "/compass", "user_id": user, "team_id": TEAM_ID, "text": draw(st.sampled_from(
-            ["", "join", "my-data", "forget-me", "pause until 2099-01-01"])), "trigger_id": "1.2.abc"}).encode()
+            ["", "join", "my-data", "forget-me", "pause until 2099-01-01"])), "trigger_id": fresh_trigger()}).encode()
         content_type = "application/x-www-form-urlencoded"
     else:
         body = json.dumps({"type": "event_callback", "team_id": TEAM_ID, "event_id": draw(EVENT_ID),
@@ -923,13 +924,21 @@ def signed(target: Target, body: bytes, content_type: str = "application/json", 
     return exchange(target, body, signed_headers(body, content_type), **kwargs)
 
 
+_triggers = itertools.count(1)
+
+
+def fresh_trigger() -> str:
+    """Slack gives every command and click a trigger_id of its own (a repeated one is a replay)."""
+    return f"1.{next(_triggers)}.abc"
+
+
 def interaction(payload: dict) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def stranger_click(action_id: str, *, value: str = "1", user: str = "U0STRANGER", surface: str = "home") -> dict:
     payload: dict[str, Any] = {"type": "block_actions", "team": {"id": TEAM_ID}, "user": {"id": user, "team_id": TEAM_ID},
-                               "trigger_id": "1.2.abc", "actions": [{"type": "button", "action_id": action_id,
+                               "trigger_id": fresh_trigger(), "actions": [{"type": "button", "action_id": action_id,
                                                                      "block_id": "b", "value": value}]}
     if surface == "home":
         payload["container"] = {"type": "view", "view_id": "V0HOME"}
@@ -948,7 +957,7 @@ def submission(callback_id: str, values: dict, *, private_metadata: str = "", us
 
 def command(user: str, text_: str) -> list[tuple[str, str]]:
     return [("command", "/compass"), ("team_id", TEAM_ID), ("user_id", user), ("channel_id", "C0GENERAL"),
-            ("text", text_), ("response_url", RESPONSE_URL), ("trigger_id", "1.2.abc")]
+            ("text", text_), ("response_url", RESPONSE_URL), ("trigger_id", fresh_trigger())]
 
 
 def test_a_body_bolt_cannot_read_is_a_400_not_a_500(target):

@@ -100,11 +100,15 @@ def build_app(services: Services) -> App:
     def refuse_replays(request, body, next):  # noqa: ANN001, A002
         # Slack signs each command and click once, with a timestamp valid for 5 minutes; a request
         # whose signature was already seen is a replay (Slack does not retry these), with no effect.
+        # Keyed by the trigger_id where there is one: a replay re-signed with a fresh timestamp (by
+        # someone holding the signing secret) still carries the trigger of the click it copies.
         signature = (request.headers.get("x-slack-signature") or [""])[0]
         if not signature or (isinstance(body, dict) and body.get("type") == "event_callback"):
             return next()  # Socket Mode (no signatures) or an event (deduplicated by event_id)
+        trigger = body.get("trigger_id") if isinstance(body, dict) else None
+        key = f"sig:trigger:{trigger[-48:]}" if isinstance(trigger, str) and trigger else f"sig:{signature[-56:]}"
         try:
-            first = first_delivery(services.engine, event_id=f"sig:{signature[-56:]}", team_id=tenancy.program_key(body))
+            first = first_delivery(services.engine, event_id=key, team_id=tenancy.program_key(body))
         except SQLAlchemyError:
             return next()  # the listener itself will say the database is unreachable
         if not first:
