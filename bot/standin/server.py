@@ -248,8 +248,14 @@ class SlackStandIn:
         is_admin: bool = False,
         is_bot: bool = False,
         deleted: bool = False,
+        is_restricted: bool = False,
+        is_ultra_restricted: bool = False,
+        is_app_user: bool = False,
     ) -> dict[str, Any]:
-        """Add (or replace) a workspace member; returns the user object users.info will return."""
+        """Add (or replace) a workspace member; returns the user object users.info will return.
+
+        ``is_restricted``: a multi-channel guest; ``is_ultra_restricted``: a single-channel guest.
+        """
         return self._ws.add_user(
             user_id,
             name=name,
@@ -259,7 +265,15 @@ class SlackStandIn:
             is_admin=is_admin,
             is_bot=is_bot,
             deleted=deleted,
+            is_restricted=is_restricted,
+            is_ultra_restricted=is_ultra_restricted,
+            is_app_user=is_app_user,
         )
+
+    def change_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a member as a Slack admin would (``deleted=True`` deactivates, ``is_restricted=True`` makes a guest);
+        returns the user object Slack then sends in the ``user_change`` event and users.info returns."""
+        return self._ws.change_user(user_id, **fields)
 
     def add_channel(self, name: str, *, is_private: bool = False, members: tuple[str, ...] | list[str] = ()) -> str:
         """Add a channel made by a person; the bot is a member only if listed. Returns its ID."""
