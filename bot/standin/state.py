@@ -152,6 +152,8 @@ class Workspace:
         self.token_rotation = False
         self.token_expiry: dict[str, float] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> the access token it replaces
+        self.app_token = ""  # Socket Mode: the app-level token apps.connections.open accepts, and the URL it answers
+        self.socket_mode_url = ""
         self.users: dict[str, dict[str, Any]] = {}
         self._user_seeds: dict[str, dict[str, Any]] = {}
         self._channel_seeds: list[Conversation] = []
