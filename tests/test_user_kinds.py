@@ -191,3 +191,17 @@ def test_a_pair_whose_mentor_slack_says_is_deactivated_is_never_introduced(stand
     assert not any("UB" in call.args.get("users", "") for call in standin.calls_to("conversations.open"))
     assert keyed(standin.dm_messages("UA"), f"pairnote:{pair.id}:ended")
     assert member(engine, "UB").status == "left"
+
+
+def test_a_member_who_became_a_guest_cannot_volunteer_to_lead(slack, standin, services, engine, responses):
+    seed_members(engine, standin, ids("M", 6))
+    with frozen("2026-01-26 15:00:00"):
+        _, (group_id,) = form(services, size_min=6, size_max=7)
+        Clock(services).tick()
+        group = group_of(engine, group_id)
+        welcome = next(m for m in standin.messages(group.channel_id) if m.get("blocks"))
+        standin.change_user("UM002", is_restricted=True)  # no user_change event reached the bot
+        slack.action("UM002", "group_volunteer_lead", str(group_id), channel_id=group.channel_id, message_ts=welcome["ts"])
+        assert GUEST_WORDS in eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+    assert group_of(engine, group_id).lead_user_id == ""
+    assert "UM002" not in members_of(engine, group_id) and member(engine, "UM002").status == "left"
