@@ -447,3 +447,13 @@ def existing_keys(session: Session, *, keys: Iterable[str]) -> set[str]:
     if not wanted:
         return set()
     return set(session.exec(select(ScheduledAction.key).where(col(ScheduledAction.key).in_(wanted))))
+
+
+def clear_lead(session: Session, *, group_id: int, user_id: str, now: datetime | None = None) -> bool:
+    """The group has no lead any more if ``user_id`` led it; True when they did."""
+    result = session.execute(
+        update(Group)
+        .where(Group.id == group_id, Group.lead_user_id == user_id)
+        .values(lead_user_id="", updated_at=now or utcnow())
+    )
+    return bool(result.rowcount)

@@ -56,6 +56,12 @@ def run_import(args: argparse.Namespace) -> int:
 
     services = open_services(require_slack=True)
     team_id, team_name = _workspace(services, args.team)
+    flagged = _not_full_members(services, team_id, result.rows)
+    if flagged:
+        print(f"{args.file}: {len(flagged)} problem(s); nothing was imported:", file=sys.stderr)
+        for line, user_id, kind in flagged:
+            print(f"{args.file}:{line}: " + render("user_kind.j2", kind="roster", user_id=user_id, account=kind), file=sys.stderr)
+        return EXIT_INVALID
     created = updated = queued = 0
     with session_scope(services.engine) as session:
         ensure_workspace(session, team_id=team_id, name=team_name)
@@ -81,3 +87,16 @@ def _workspace(services: "Services", team: str | None) -> tuple[str, str]:
     if not outcome.ok:
         raise ConfigError(f"SLACK_BOT_TOKEN: Slack refused auth.test at {services.settings.slack_api_url}: {outcome.error}")
     return outcome.data.get("team_id", ""), outcome.data.get("team", "")
+
+
+def _not_full_members(services: "Services", team_id: str, rows: list) -> list[tuple[int, str, str]]:
+    """(line, user ID, kind) of every row whose person users.info says is deactivated, a bot or a guest."""
+    from bot.flows.directory_changes import account_kind
+
+    client = services.clients.for_team(team_id)
+    flagged = []
+    for row in rows:
+        kind = account_kind(client, row.person.user_id)
+        if kind is not None:
+            flagged.append((row.line, row.person.user_id, kind))
+    return flagged

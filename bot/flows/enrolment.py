@@ -15,11 +15,13 @@ from sqlmodel import Session
 
 from bot.runtime.delivery import DropDelivery, post_once
 from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded, who
+from bot.flows.directory_changes import account_kind, remove_person
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
 from bot.runtime.services import Services
 from bot.slack.client import call
+from bot.slack.user_kinds import ineligible_kind
 from storage import audit, schedule
 from storage.db import session_scope, utcnow
 from storage.members import get_member, save_profile, set_status
@@ -91,9 +93,14 @@ def open_join_form(services: Services, client: WebClient, team_id: str, user_id:
         member = get_member(session, team_id=team_id, user_id=user_id)
     needs_consent = member is None or member.consented_at is None or member.status in ("invited", "left")
     tz = services.settings.compass_timezone
+    info = call(client, "users.info", user=user_id)
+    user = (info.data.get("user") or {}) if info.ok else {}
+    kind = ineligible_kind(user)
+    if kind is not None:  # deactivated, a bot, or a guest: never enrolled, and a guest is told why, kindly
+        reply(render("user_kind.j2", kind=kind))
+        return
     if member is None or not member.timezone:
-        info = call(client, "users.info", user=user_id)
-        tz = (info.data.get("user") or {}).get("tz") or tz if info.ok else tz
+        tz = user.get("tz") or tz
     view = join_view(member=member, timezone=tz, min_group=services.settings.compass_min_group, needs_consent=needs_consent)
     outcome = call(client, "views.open", trigger_id=trigger_id, view=view)
     if not outcome.ok:
@@ -111,6 +118,12 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     if errors:
         ack(response_action="errors", errors=errors)
         return
+    info = call(client, "users.info", user=user_id)
+    user = (info.data.get("user") or {}) if info.ok else {}
+    kind = ineligible_kind(user)
+    if kind is not None:
+        ack(response_action="errors", errors={"career_stage": render("user_kind.j2", kind=kind)})
+        return
     try:
         with session_scope(services.engine) as session:
             ensure_workspace(session, team_id=team_id)
@@ -118,7 +131,7 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
                 session, team_id=team_id, user_id=user_id, profile=profile, consented=needs_consent
             )
             if not member.display_name:
-                member.display_name = _slack_name(client, user_id)
+                member.display_name = _slack_name(user)
             audit.record(session, team_id=team_id, actor_id=user_id, action="joined" if newly_enrolled else "profile_updated",
                          subject_id=user_id)
             if newly_enrolled:
@@ -133,9 +146,7 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     publish_home(services, client, team_id=team_id, user_id=user_id)
 
 
-def _slack_name(client: WebClient, user_id: str) -> str:
-    info = call(client, "users.info", user=user_id)
-    user = info.data.get("user") or {} if info.ok else {}
+def _slack_name(user: dict) -> str:
     profile = user.get("profile") or {}
     return (user.get("real_name") or profile.get("real_name") or profile.get("display_name") or user.get("name") or "")[:200]
 
@@ -259,6 +270,9 @@ def deliver_invitation(services: Services, client: WebClient, action, payload: d
         member = get_member(session, team_id=action.team_id, user_id=action.subject_user_id)
     if member is None or member.status != "invited":
         raise DropDelivery("the person is no longer waiting for an invitation")
+    if account_kind(client, member.slack_user_id) is not None:
+        remove_person(services, client, team_id=action.team_id, user_id=member.slack_user_id)
+        raise DropDelivery("the person is not a full member of the workspace")
     text = render("invitation.j2", name=member.display_name or "there", inviter="Your wellbeing team")
     blocks = section_blocks(text)
     blocks.append(ActionsBlock(block_id="invitation", elements=[

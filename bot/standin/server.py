@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bot.standin.api import METHODS
+from bot.standin.api.apps import APP_TOKEN_METHODS
 from bot.standin.api.oauth import TOKENLESS_METHODS
 from bot.standin.api.files import receive_upload
 from bot.standin.args import Args, SlackError, decode_json_arguments
@@ -248,8 +249,14 @@ class SlackStandIn:
         is_admin: bool = False,
         is_bot: bool = False,
         deleted: bool = False,
+        is_restricted: bool = False,
+        is_ultra_restricted: bool = False,
+        is_app_user: bool = False,
     ) -> dict[str, Any]:
-        """Add (or replace) a workspace member; returns the user object users.info will return."""
+        """Add (or replace) a workspace member; returns the user object users.info will return.
+
+        ``is_restricted``: a multi-channel guest; ``is_ultra_restricted``: a single-channel guest.
+        """
         return self._ws.add_user(
             user_id,
             name=name,
@@ -259,7 +266,20 @@ class SlackStandIn:
             is_admin=is_admin,
             is_bot=is_bot,
             deleted=deleted,
+            is_restricted=is_restricted,
+            is_ultra_restricted=is_ultra_restricted,
+            is_app_user=is_app_user,
         )
+
+    def enable_socket_mode(self, *, app_token: str, url: str) -> None:
+        """Answer ``apps.connections.open`` for ``app_token`` with ``url`` (a Socket Mode endpoint's ws:// URL)."""
+        with self._ws.lock:
+            self._ws.app_token, self._ws.socket_mode_url = app_token, url
+
+    def change_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a member as a Slack admin would (``deleted=True`` deactivates, ``is_restricted=True`` makes a guest);
+        returns the user object Slack then sends in the ``user_change`` event and users.info returns."""
+        return self._ws.change_user(user_id, **fields)
 
     def add_channel(self, name: str, *, is_private: bool = False, members: tuple[str, ...] | list[str] = ()) -> str:
         """Add a channel made by a person; the bot is a member only if listed. Returns its ID."""
@@ -483,10 +503,13 @@ class SlackStandIn:
             ws.deliver_due_scheduled()
             handler = METHODS.get(call.method)
             tokenless = TOKENLESS_METHODS.get(call.method)
-            if handler is None and tokenless is None:
+            app_level = APP_TOKEN_METHODS.get(call.method)
+            if handler is None and tokenless is None and app_level is None:
                 return _json_answer(200, {"ok": False, "error": "unknown_method"})
             if parse_error is not None:
                 return _json_answer(200, parse_error.body())
+            if app_level is not None:
+                return _json_answer(200, app_level(ws, call.token))
             if tokenless is not None:
                 try:
                     return _json_answer(200, {"ok": True, **tokenless(ws, Args(call.args))})

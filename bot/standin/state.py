@@ -152,6 +152,8 @@ class Workspace:
         self.token_rotation = False
         self.token_expiry: dict[str, float] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> the access token it replaces
+        self.app_token = ""  # Socket Mode: the app-level token apps.connections.open accepts, and the URL it answers
+        self.socket_mode_url = ""
         self.users: dict[str, dict[str, Any]] = {}
         self._user_seeds: dict[str, dict[str, Any]] = {}
         self._channel_seeds: list[Conversation] = []
@@ -187,7 +189,11 @@ class Workspace:
         is_admin: bool = False,
         is_bot: bool = False,
         deleted: bool = False,
+        is_restricted: bool = False,
+        is_ultra_restricted: bool = False,
+        is_app_user: bool = False,
     ) -> dict[str, Any]:
+        """``is_restricted``: a multi-channel guest; ``is_ultra_restricted``: a single-channel guest (Slack sets both)."""
         with self.lock:
             name = name or user_id.lower()
             real_name = real_name or name
@@ -212,14 +218,27 @@ class Workspace:
                 "tz_offset": tz_offset,
                 "is_admin": is_admin,
                 "is_owner": False,
+                "is_restricted": is_restricted or is_ultra_restricted,
+                "is_ultra_restricted": is_ultra_restricted,
                 "is_bot": is_bot,
-                "is_app_user": False,
+                "is_app_user": is_app_user,
                 "updated": int(self.now()),
                 "profile": profile,
             }
             self._user_seeds[user_id] = user
             self.users[user_id] = copy.deepcopy(user)
             return copy.deepcopy(user)
+
+    def change_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        with self.lock:
+            unknown = set(fields) - {"deleted", "is_bot", "is_app_user", "is_restricted", "is_ultra_restricted", "is_admin"}
+            if unknown:
+                raise ValueError(f"fields the stand-in cannot change: {', '.join(sorted(unknown))}")
+            if fields.get("is_ultra_restricted"):
+                fields["is_restricted"] = True
+            for users in (self._user_seeds, self.users):
+                users[user_id].update(fields, updated=int(self.now()))
+            return copy.deepcopy(self.users[user_id])
 
     def add_channel(self, name: str, *, is_private: bool = False, members: tuple[str, ...] | list[str] = ()) -> str:
         with self.lock:

@@ -127,3 +127,7 @@ class SlackRequests:
                                        "user_id": "UBOT", "is_bot": True, "is_enterprise_install": self.org_install}]
         headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else None
         return self.post(json.dumps(body), "application/json", headers=headers)
+
+    def user_change(self, user: dict[str, Any]) -> httpx.Response:
+        """The ``user_change`` event Slack sends when a member's account changes (deactivated, made a guest...)."""
+        return self.event({"type": "user_change", "user": user, "cache_ts": int(time.time()), "event_ts": f"{time.time():.6f}"})

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, ensure_ok
 from bot.flows.commands import action_value, who
 from bot.flows.click_targets import is_own_post
+from bot.flows.directory_changes import account_kind, remove_person, weed_out
 from bot.flows.groups.messaging import fan_out, message_blocks, message_location, parse_int, post_with_key
 from bot.flows.groups.series import slot_text
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
@@ -148,6 +149,11 @@ def deliver_setup(services: Services, client: WebClient, action: ScheduledAction
         if group is None or group.status not in store.ACTIVE_GROUP_STATUSES:
             raise DropDelivery("the group no longer exists")
         members = store.member_ids(session, group_id=group.id)
+    # Nobody who is no longer a full member of the workspace (deactivated, a guest, a bot) is invited or leads.
+    weed_out(services, client, team_id=group.team_id, user_ids=members, tell_group=False)
+    with Session(services.engine) as session:
+        group = store.get_group(session, group_id=group.id)
+        members = store.member_ids(session, group_id=group.id)
         candidates = group_candidates(session, group, services.settings.compass_timezone)
     channel_id = group.channel_id or create_channel(services, client, group)
     invite_members(client, channel_id=channel_id, user_ids=members)
@@ -163,6 +169,11 @@ def deliver_setup(services: Services, client: WebClient, action: ScheduledAction
 def volunteer(services: Services, client: WebClient, body: dict, reply: Callable[..., None]) -> None:
     team_id, user_id = who(body)
     group_id = parse_int(action_value(body))
+    kind = account_kind(client, user_id)
+    if kind is not None:  # no longer a full member of the workspace (and Slack's user_change never reached us)
+        remove_person(services, client, team_id=team_id, user_id=user_id)
+        reply(render("user_kind.j2", kind=kind))
+        return
     with session_scope(services.engine) as session:
         group = store.get_group(session, group_id=group_id or 0)
         if group is None or group.status not in store.ACTIVE_GROUP_STATUSES or group.team_id != team_id:

@@ -7,6 +7,7 @@ from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot.domain.people import CareerStage
+from bot.flows.directory_changes import weed_out
 from bot.flows.home import publish_home
 from bot.flows.pairing.pair_members import load_pair_and_members
 from bot.flows.pairing.pausing_and_ending import end_if_someone_left
@@ -37,6 +38,9 @@ def deliver_intro(services: Services, client: WebClient, action: ScheduledAction
     pair, members = load_pair_and_members(services, action, payload)
     if pair.status == "ended":
         raise DropDelivery("the pairing ended before its introduction")
+    # Someone no longer a full member of the workspace is never paired; the partner hears only that it ended.
+    if weed_out(services, client, team_id=pair.team_id, user_ids=(pair.mentee_id, pair.mentor_id)):
+        raise DropDelivery("someone in the pair is no longer a full member of the workspace; the pairing ended")
     with session_scope(services.engine) as session:
         stored = store.get_pair(session, pair_id=pair.id)
         ended = stored is not None and end_if_someone_left(session, pair=stored, members=members, now=utcnow())
