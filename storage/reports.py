@@ -182,7 +182,7 @@ def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: C
         if plan.new:
             ledger.record(writer, team_id=team_id, cells=plan.new)
             # Another view may have recorded the same months first: show what the ledger holds.
-            plan = plan_publication((), ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
+            plan = plan_publication(exact.cells, ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
                                     open_month=month_of(as_of), metric_kinds=kinds, coarsening=coarsening)
     return TrendReport(min_group=exact.min_group, metrics=exact.metrics, tables=exact.tables, months=plan.months, cells=plan.cells)
 
