@@ -267,6 +267,10 @@ class SurveyResponse(SQLModel, table=True):
     score: float
     flags: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     answered_at: datetime = Field(index=True)
+    # The person's reporting segment when they answered: cohort, department and career-stage band
+    # joined by tabs (storage.pulse_aggregates.pack_segment). A later profile change or roster
+    # re-import leaves it as it was. None for answers stored before it existed.
+    segment: str | None = Field(default=None, max_length=512)
 
 
 # --- Report summaries -------------------------------------------------------------------

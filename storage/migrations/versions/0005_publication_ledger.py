@@ -1,4 +1,4 @@
-"""publication ledger: every pulse report figure ever shown, so closed months are never revised
+"""publication ledger: every pulse report figure ever shown, so closed months are never revised; answers carry their segment
 
 Revision ID: 0005
 Revises: 0004
@@ -17,6 +17,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('survey_responses', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('segment', sa.String(512), nullable=True))
     op.create_table('report_publications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('team_id', sa.String(32), nullable=False),
@@ -41,3 +43,5 @@ def downgrade() -> None:
     with op.batch_alter_table('report_publications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_report_publications_team_id'))
     op.drop_table('report_publications')
+    with op.batch_alter_table('survey_responses', schema=None) as batch_op:
+        batch_op.drop_column('segment')
