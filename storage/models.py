@@ -267,6 +267,10 @@ class SurveyResponse(SQLModel, table=True):
     score: float
     flags: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     answered_at: datetime = Field(index=True)
+    # The person's reporting segment when they answered: cohort, department and career-stage band
+    # joined by tabs (storage.pulse_aggregates.pack_segment). A later profile change or roster
+    # re-import leaves it as it was. None for answers stored before it existed.
+    segment: str | None = Field(default=None, max_length=512)
 
 
 # --- Report summaries -------------------------------------------------------------------
@@ -320,3 +324,25 @@ Index("ix_survey_responses_team_answered", _answers.team_id, _answers.answered_a
       _answers.score, _answers.id)
 Index("ix_survey_responses_team_person", _answers.team_id, _answers.slack_user_id, _answers.instrument, _answers.answered_at,
       _answers.score)
+
+
+class ReportPublication(SQLModel, table=True):
+    """The publication ledger: every figure of the pulse report ever shown to anyone (Slack, App Home,
+    CSV, chart, CLI), with the respondent count and value shown. A month once here is never revised:
+    later reports show these figures. Sums over at least the threshold of people, never one person's."""
+
+    __tablename__ = "report_publications"
+    __table_args__ = (UniqueConstraint("team_id", "metric", "month", "breakdown", "cell", name="uq_report_publications_figure"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str = Field(max_length=32, index=True)
+    metric: str = Field(max_length=64)
+    month: date
+    breakdown: str = Field(max_length=128)  # the table's dimensions joined by " x "; "" for the overall row
+    cell: str = Field(max_length=512)  # JSON list of the values of those dimensions
+    respondents: int | None = None  # as shown (rounded); None when hidden
+    estimate: float | None = None  # as shown (rounded); None when hidden
+    ci_low: float | None = None
+    ci_high: float | None = None
+    suppressed: bool = False
+    published_at: datetime

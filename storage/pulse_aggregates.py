@@ -6,15 +6,17 @@ that month, and their first answer ever as their baseline) → one row per instr
 and *fine segment* (cohort x department x career-stage band) holding sufficient statistics:
 respondents, sum, sum of squares, the count behind every percentage, and the same for the
 change from baseline (of the instruments whose change is reported). Each person's segment
-is worked out in Python (the rules live in ``bot.domain.trends``) and joined in as a temporary
-table keyed by user. Python then sees a few thousand rows whatever the number of answers.
+is the one stamped on their answers when they answered (``SurveyResponse.segment``), so a later
+profile change or roster re-import affects only later answers; answers stored before stamping
+fall back to the person's segment now, worked out in Python (the rules live in
+``bot.domain.trends``) and joined in as a temporary table keyed by user. Python then sees a few thousand rows whatever the number of answers.
 
 Definitions shared with ``bot.domain.trends``: a person counts once per metric and month, with
 their latest answer that month (ties on the same day: the higher value); months are UTC
 calendar months. A person's baseline for an instrument is their first answer to it (ties:
 the lower value); the change from baseline counts answers after that first one. A person's
-segment is their current profile: department, career-stage band, and the cohort of the
-first COMPASS group they joined. Erased people (forget-me) have no answers left to count.
+segment is their profile when they answered: department, career-stage band, and the cohort of
+the first COMPASS group they had joined. Erased people (forget-me) have no answers left to count.
 
 :func:`aggregate` computes every month from scratch, only the months from a given one on
 (baselines are then looked up per person in an index instead of over every answer), or only
@@ -45,7 +47,7 @@ Segment = tuple[str, str, str]  # one value per name in bot.domain.trends.DIMENS
 
 # Bump when what an aggregate means changes (months, baselines, segment rules), so that
 # summaries kept under the old meaning are rebuilt rather than mixed with new ones.
-DEFINITION_VERSION = 1
+DEFINITION_VERSION = 2  # 2: answers counted in the segment stamped when answered
 
 
 @dataclass
@@ -152,6 +154,7 @@ def _person_months(team_id: str, definition: Definition, dialect: str, *, months
         SurveyResponse.instrument.label("instrument"),
         month.label("month"),
         packed.label("packed"),
+        SurveyResponse.segment.label("segment"),
     ).where(SurveyResponse.team_id == team_id, SurveyResponse.instrument.in_(definition.instruments))
     if months is not None:
         # Both bounds, or SQLite's planner prefers scanning another index over this range.
@@ -161,18 +164,22 @@ def _person_months(team_id: str, definition: Definition, dialect: str, *, months
     answers = answers.subquery("answers")
     keys = (answers.c.user_id, answers.c.instrument, answers.c.month)
     last = func.max(answers.c.packed)
+    # The segment stamped on the person's answers that month (one of them, the same every time,
+    # should their profile have changed within the month); None for answers stored before stamping.
+    segment = func.max(answers.c.segment).label("segment")
     # A baseline equal to the latest answer counts as no change: what instruments whose change
     # is not reported get, without looking their baseline up.
     if months is not None:
         # Baselines looked up once per group, in the grouped query: neither database flattens it
         # into the next one, which would repeat the lookups at every use of base.
         base = case((answers.c.instrument.in_(definition.changes), _baseline(team_id, definition, dialect, answers)), else_=last)
-        return select(*keys, last.label("last"), base.label("base")).group_by(*keys).subquery("with_baseline")
-    by_month = select(*keys, last.label("last"), func.min(answers.c.packed).label("first")).group_by(*keys).subquery("person_months")
+        return select(*keys, last.label("last"), base.label("base"), segment).group_by(*keys).subquery("with_baseline")
+    by_month = select(*keys, last.label("last"), func.min(answers.c.packed).label("first"), segment).group_by(*keys).subquery("person_months")
     # Every month is here, so the baseline is the least first answer over the person's months.
     first_ever = func.min(by_month.c.first).over(partition_by=(by_month.c.user_id, by_month.c.instrument))
     base = case((by_month.c.instrument.in_(definition.changes), first_ever), else_=by_month.c.last)
-    return select(by_month.c.user_id, by_month.c.instrument, by_month.c.month, by_month.c.last, base.label("base")).subquery(
+    return select(by_month.c.user_id, by_month.c.instrument, by_month.c.month, by_month.c.last, base.label("base"),
+                  by_month.c.segment).subquery(
         "with_baseline"
     )
 
@@ -212,6 +219,7 @@ def _segment_sums(session: Session, person_months: Subquery, people, definition:
             person_months.c.instrument,
             person_months.c.month,
             people.c.segment,
+            person_months.c.segment.label("answered_as"),
             func.count().label("n"),
             func.sum(value).label("total"),
             func.sum(value * value).label("squares"),
@@ -222,7 +230,7 @@ def _segment_sums(session: Session, person_months: Subquery, people, definition:
         )
         .select_from(person_months)
         .join(people, people.c.user_id == person_months.c.user_id)
-        .group_by(person_months.c.instrument, person_months.c.month, people.c.segment)
+        .group_by(person_months.c.instrument, person_months.c.month, people.c.segment, person_months.c.segment)
     )
     aggregates: Aggregates = {}
     for row in session.execute(query).mappings():
@@ -233,30 +241,51 @@ def _segment_sums(session: Session, person_months: Subquery, people, definition:
         for (instrument_id, flag_id), flag_column in flag_columns.items():
             if instrument_id == row["instrument"] and row[flag_column.name]:
                 cell.flagged[flag_id] = int(row[flag_column.name])
-        aggregates[(row["instrument"], _month_start(row["month"]), segment_list[row["segment"]])] = cell
+        # Counted in the segment the person had when answering; answers stored before segments were
+        # stamped count under the person's segment now.
+        segment = unpack_segment(row["answered_as"]) if row["answered_as"] else segment_list[row["segment"]]
+        key = (row["instrument"], _month_start(row["month"]), segment)
+        aggregates[key] = aggregates[key].plus(cell) if key in aggregates else cell
     return aggregates
 
 
-def person_segments(session: Session, *, team_id: str) -> dict[str, Segment]:
-    """Each member's reporting segment: (cohort of their first group, department, career-stage band)."""
+def pack_segment(segment: Segment) -> str:
+    """A segment as stored on an answer: its values joined by tabs."""
+    return "\t".join(segment)
+
+
+def unpack_segment(text: str) -> Segment:
+    cohort, department, stage = text.split("\t")
+    return (cohort, department, stage)
+
+
+def person_segment(session: Session, *, team_id: str, user_id: str) -> Segment:
+    """One person's reporting segment now (stamped on each answer they give)."""
+    return person_segments(session, team_id=team_id, user_id=user_id).get(user_id, (NOT_RECORDED, NOT_RECORDED, NOT_RECORDED))
+
+
+def person_segments(session: Session, *, team_id: str, user_id: str | None = None) -> dict[str, Segment]:
+    """Each member's reporting segment now: (cohort of their first group, department, career-stage band)."""
     first_cohort: dict[str, str] = {}
-    memberships = session.execute(
+    memberships = (
         select(GroupMember.slack_user_id, Group.cohort)
         .join(Group, Group.id == GroupMember.group_id)
         .where(Group.team_id == team_id)
         .order_by(GroupMember.joined_at, GroupMember.id)
     )
-    for user_id, cohort in memberships:
-        first_cohort.setdefault(user_id, cohort)
-    members = session.execute(
-        select(Member.slack_user_id, Member.department, Member.career_stage).where(Member.team_id == team_id)
-    )
+    members = select(Member.slack_user_id, Member.department, Member.career_stage).where(Member.team_id == team_id)
+    if user_id is not None:
+        memberships = memberships.where(GroupMember.slack_user_id == user_id)
+        members = members.where(Member.slack_user_id == user_id)
+    for member_id, cohort in session.execute(memberships):
+        first_cohort.setdefault(member_id, cohort)
+    members = session.execute(members)
     bands: dict[str, str] = {}  # a few dozen distinct stages among thousands of people
     segments = {}
-    for user_id, department, stage in members:
+    for member_id, department, stage in members:
         if stage not in bands:
             bands[stage] = career_stage_band(stage)
-        segments[user_id] = (first_cohort.get(user_id) or NOT_RECORDED, department or NOT_RECORDED, bands[stage])
+        segments[member_id] = (first_cohort.get(member_id) or NOT_RECORDED, department or NOT_RECORDED, bands[stage])
     return segments
 
 

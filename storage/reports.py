@@ -22,9 +22,11 @@ from typing import Mapping, Sequence
 
 from sqlalchemy import Date, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.domain.instruments import Catalogue, default_catalogue
+from bot.domain.publication import Coarsening, plan_publication
 from bot.domain.privacy import SuppressionPlan, plan_suppression, validate_min_group
 from bot.domain.trends import (
     DEFAULT_METRICS,
@@ -37,10 +39,13 @@ from bot.domain.trends import (
     SessionRecord,
     TrendReport,
     summarise_program,
+    month_of,
     t_quantile,
     validated_tables,
     wilson_interval,
 )
+from storage import ledger
+from storage.db import session_scope
 from storage.models import Group, GroupMember, GroupSession, Member, SessionAttendance
 from storage.pulse_aggregates import AggregateKey, Definition, InstrumentCell, Segment
 from storage.pulse_cache import cached_pulse_aggregates
@@ -153,11 +158,33 @@ def _estimate(metric: Metric, n: int, total: int, squares: int) -> tuple[float, 
     return mean, mean - half_width, mean + half_width
 
 
-def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None) -> TrendReport:
-    """The admin trend report of a team, from its pulse summaries (brought up to date first), suppressed."""
+def exact_trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None) -> TrendReport:
+    """The exact figures (suppressed per table family) from the team's pulse summaries, brought up to
+    date first. Never shown as they are: :func:`trend_report` plans and coarsens them."""
     catalogue = catalogue or default_catalogue()
     aggregates = cached_pulse_aggregates(session, team_id=team_id, definition=Definition.of(catalogue, DEFAULT_METRICS))
     return trend_report_from_aggregates(aggregates, min_group=min_group, catalogue=catalogue)
+
+
+def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None,
+                 as_of: date | None = None, coarsening: Coarsening = Coarsening()) -> TrendReport:
+    """The admin trend report as published: closed months only, months already in the publication
+    ledger exactly as recorded, new months planned over every metric together and coarsened
+    (``bot.domain.publication``), and recorded in the ledger before they are returned."""
+    as_of = as_of or datetime.now(timezone.utc).date()
+    exact = exact_trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue)
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    kinds = {metric.id: metric.kind for metric in exact.metrics}
+    with session_scope(engine) as writer:
+        plan = plan_publication(exact.cells, ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
+                                open_month=month_of(as_of), metric_kinds=kinds, coarsening=coarsening)
+        if plan.new:
+            ledger.record(writer, team_id=team_id, cells=plan.new)
+            # Another view may have recorded the same months first: show what the ledger holds.
+            plan = plan_publication(exact.cells, ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
+                                    open_month=month_of(as_of), metric_kinds=kinds, coarsening=coarsening)
+    return TrendReport(min_group=exact.min_group, metrics=exact.metrics, tables=exact.tables, months=plan.months, cells=plan.cells)
 
 
 # ---------------------------------------------------------------- program summary
@@ -242,5 +269,5 @@ def admin_report(session: Session, *, team_id: str, min_group: int, as_of: date 
         team_id=team_id,
         as_of=as_of,
         summary=program_summary(session, team_id=team_id, as_of=as_of),
-        trends=trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue),
+        trends=trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue, as_of=as_of),
     )

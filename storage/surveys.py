@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 from bot.domain.scoring import Score
 from storage.db import utcnow
 from storage.models import Member, Survey, SurveyResponse
+from storage.pulse_aggregates import pack_segment, person_segment
 
 SENT, COMPLETED, EXPIRED = "sent", "completed", "expired"
 
@@ -101,12 +102,13 @@ def complete_survey(
     if survey.status != SENT:
         raise SurveyNotOpen(survey.status)
     now = now or utcnow()
+    segment = pack_segment(person_segment(session, team_id=team_id, user_id=user_id))  # as the person is now
     for result in scores:
         session.add(
             SurveyResponse(
                 survey_id=survey.id, team_id=team_id, slack_user_id=user_id, instrument=result.instrument_id,
                 answers=json.dumps(list(result.answers)), score=float(result.value),
-                flags=json.dumps(sorted(result.flags)), answered_at=now,
+                flags=json.dumps(sorted(result.flags)), answered_at=now, segment=segment,
             )
         )
     survey.status = COMPLETED

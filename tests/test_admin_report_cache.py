@@ -27,7 +27,7 @@ from storage.models import Group, GroupMember, Member, PulseReportMonth, PulseRe
 from storage.personal_data import erase_person, export_person
 from storage.pulse_aggregates import Definition, aggregate, pulse_aggregates
 from storage.pulse_cache import cached_pulse_aggregates
-from storage.reports import trend_report, trend_report_from_aggregates
+from storage.reports import exact_trend_report, trend_report_from_aggregates
 from tests.conftest import TEAM_ID
 from tests.test_admin_report_flow import MIN_GROUP, items_for, seed_people
 
@@ -109,7 +109,7 @@ def assert_up_to_date(engine) -> None:  # noqa: ANN001
     assert kept(engine) == expected
     with Session(engine) as session:
         reference = trend_report_from_aggregates(pulse_aggregates(session, team_id=TEAM_ID), min_group=MIN_GROUP)
-        assert trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP) == reference
+        assert exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP) == reference
 
 
 @contextmanager
@@ -240,7 +240,7 @@ def test_a_changed_flag_rule_sums_everything_again(engine):
     text = (Path(__file__).parent.parent / "bot" / "prompts" / "instruments.toml").read_text(encoding="utf-8")
     strict = load_catalogue(text.replace('label = "Burnout (3 or more)", at_least = 3', 'label = "Burnout (3 or more)", at_least = 4'))
     with Session(engine) as session:
-        report = trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP, catalogue=strict)
+        report = exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP, catalogue=strict)
         reference = trend_report_from_aggregates(pulse_aggregates(session, team_id=TEAM_ID, catalogue=strict),
                                                  min_group=MIN_GROUP, catalogue=strict)
     assert report == reference

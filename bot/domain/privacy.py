@@ -51,7 +51,9 @@ vector that is 0/1 over fine cells.
 
 Limits: a threshold cannot stop k-1 respondents of a cell pooling their own
 answers to learn the k-th; tables from different months or different metrics
-are not linked here (each is its own system of equations); a respondent count
+are not linked here (each is its own system of equations): ``bot.domain.publication``
+links them (one pattern per month over every metric, the publication ledger, change
+from baseline overall only, coarsened counts and estimates); a respondent count
 of zero is not protected (an empty combination reveals no one's answer).
 """
 

@@ -1,0 +1,62 @@
+"""The publication ledger: every pulse report figure ever shown, read back so closed months are never revised.
+
+``storage.reports.trend_report`` reads the team's ledger, lets ``bot.domain.publication`` plan
+what may be shown, and records the figures shown for the first time here, in a transaction of
+its own. Two views racing to publish the same month both end up showing what the first one
+recorded: inserts of figures already present are skipped, and the month is read back.
+Nothing here names a person: each row is a figure over at least the threshold of people, or a
+hidden cell with no numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from bot.domain.trends import ReportCell
+from storage.models import ReportPublication
+
+_TABLE = ReportPublication.__table__
+
+
+def published_cells(session: Session, *, team_id: str) -> list[ReportCell]:
+    """Every figure ever published for the team, as report cells."""
+    rows = session.execute(
+        select(_TABLE.c.metric, _TABLE.c.month, _TABLE.c.breakdown, _TABLE.c.cell, _TABLE.c.suppressed, _TABLE.c.respondents,
+               _TABLE.c.estimate, _TABLE.c.ci_low, _TABLE.c.ci_high)
+        .where(_TABLE.c.team_id == team_id)
+        .order_by(_TABLE.c.id)
+    )
+    return [
+        ReportCell(metric, month, tuple(breakdown.split(" x ")) if breakdown else (), tuple(json.loads(cell)), bool(suppressed),
+                   respondents, estimate, low, high)
+        for metric, month, breakdown, cell, suppressed, respondents, estimate, low, high in rows
+    ]
+
+
+def record(session: Session, *, team_id: str, cells: Iterable[ReportCell]) -> int:
+    """Add figures to the ledger; a figure already there is kept as it was. Returns the rows offered."""
+    now = datetime.now(timezone.utc)
+    rows = [
+        dict(team_id=team_id, metric=cell.metric, month=cell.month, breakdown=" x ".join(cell.table),
+             cell=json.dumps(list(cell.key)), respondents=cell.respondents, estimate=cell.estimate, ci_low=cell.ci_low,
+             ci_high=cell.ci_high, suppressed=cell.suppressed, published_at=now)
+        for cell in cells
+    ]
+    if not rows:
+        return 0
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(_TABLE).on_conflict_do_nothing(
+        index_elements=["team_id", "metric", "month", "breakdown", "cell"]), rows)
+    return len(rows)
+
+
+def export_count(session: Session, *, team_id: str) -> int:
+    """How many figures the team's ledger holds (for the CLI and tests)."""
+    return len(session.execute(select(_TABLE.c.id).where(_TABLE.c.team_id == team_id)).all())
