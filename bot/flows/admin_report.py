@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ImageBlock
 from sqlmodel import Session, col, select
 
 from bot.flows.commands import CommandContext, CommandRouter, run_guarded, who
+from bot.flows.evaluation_report import evaluation_text
 from bot.flows.home import publish_home
 from bot.slack.render import check_blocks, context_block, divider, fallback_text, render, section_blocks
 from bot.runtime.services import Services
@@ -152,12 +153,14 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
     min_group = services.settings.compass_min_group
     with Session(services.engine) as session:
         report = admin_report(session, team_id=team_id, min_group=min_group)
+        evaluation = evaluation_text(session, team_id=team_id, min_group=min_group, topics=services.catalogue)
     opened = call(client, "conversations.open", users=user_id)
     if not opened.ok:
         return opened.friendly
     channel = opened.data["channel"]["id"]
     summary, trends = report_texts(report, min_group=min_group)
-    blocks = check_blocks([*section_blocks(summary), divider(), *section_blocks(trends)])
+    blocks = check_blocks([*section_blocks(summary), divider(), *section_blocks(evaluation), divider(),
+                           *section_blocks(trends)])
     posted = call(client, "chat.postMessage", channel=channel, text=fallback_text(summary), blocks=blocks)
     if not posted.ok:
         return posted.friendly
