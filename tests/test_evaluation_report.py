@@ -107,3 +107,49 @@ def test_the_funnel_and_each_groups_fidelity_come_from_members_sessions_and_atte
     assert "• Still active at 6 months: 5\n• Still active at 12 months: 5" in text  # U5 left; U6 joined 2 months ago
     assert ("• Residents A: 7 of 8 sessions held, 6 members, median attendance 5; "
             "topics: Who we are and what brought us here, Three good things") in text
+
+
+def test_the_admins_home_opens_with_the_same_sentence(engine):
+    from bot.flows.evaluation_report import evaluation_sentence
+
+    with Session(engine) as session:
+        _seed(session)
+        sentence = evaluation_sentence(session, team_id="T1", min_group=5)
+        text = evaluation_text(session, team_id="T1", min_group=5)
+    assert sentence.startswith("Among the 6 physicians who answered both at joining and at 12 months")
+    assert text.splitlines()[1] == sentence
+
+
+def test_the_evaluation_csv_holds_the_same_figures_and_marks_withheld_ones(engine):
+    import csv
+    import io
+
+    from bot.flows.evaluation_report import evaluation_csv
+
+    with Session(engine) as session:
+        _seed(session)
+        rows = list(csv.DictReader(io.StringIO(evaluation_csv(session, team_id="T1", min_group=5,
+                                                              now=datetime(2027, 3, 1, tzinfo=timezone.utc)))))
+    by_key = {(r["measure"], r["wave"]): r for r in rows}
+    burnout = by_key[("burnout_mean_change", "12m")]
+    assert (burnout["n"], burnout["value"], burnout["suppressed"]) == ("6", "-0.5", "no")
+    change = by_key[("burnout_share_change_points", "12m")]
+    assert change["value"] == "-33.3333" and (change["compass_12m"], change["control_12m"]) == ("-12.7", "1.9")
+    withheld = by_key[("who5_mean_change", "12m")]
+    assert (withheld["n"], withheld["value"], withheld["suppressed"]) == ("", "", "yes")
+    assert by_key[("response_rate_percent", "6m")]["suppressed"] == "yes"
+    assert by_key[("G: sessions held", "")]["value"] == "10"
+
+
+def test_cli_report_writes_the_evaluation_csv(engine, database_url, tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    with Session(engine) as session:
+        _seed(session)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["report", "--team", "T1", "--evaluation-csv", "evaluation.csv"]) == 0
+    assert "wrote EVALUATION CSV to evaluation.csv" in capsys.readouterr().out
+    text = (tmp_path / "evaluation.csv").read_text(encoding="utf-8")
+    assert text.startswith("section,measure,wave,n,value,ci_low,ci_high,compass_12m,control_12m,suppressed\n")
+    assert "paired_cohort,burnout_mean_change,12m,6,-0.5," in text
