@@ -29,6 +29,7 @@ class Profile:
     mentor_capacity: int = 1
     lead_willing: bool = False
     display_name: str = ""
+    country: str | None = None  # None: keep what is stored (rosters do not carry a country)
 
 
 def get_member(session: Session, *, team_id: str, user_id: str) -> Member | None:
@@ -68,6 +69,8 @@ def _apply_profile(member: Member, profile: Profile) -> None:
     member.near_peer_role = profile.near_peer_role
     member.mentor_capacity = profile.mentor_capacity
     member.lead_willing = profile.lead_willing
+    if profile.country is not None:
+        member.country = profile.country
     if profile.display_name:
         member.display_name = profile.display_name
 

@@ -37,6 +37,8 @@ class Member(SQLModel, table=True):
     department: str = Field(default="", max_length=80)
     site: str = Field(default="", max_length=80)
     timezone: str = Field(default="", max_length=64)
+    # Stated in the join form: ISO 3166 code of a country in bot/domain/crisis.py, "OTHER", or "" (not stated).
+    country: str = Field(default="", max_length=8)
     availability: str = Field(default="", max_length=2000)
     near_peer_role: str = Field(default="none", max_length=8)
     mentor_capacity: int = 1

@@ -54,7 +54,7 @@ def roster(tmp_path) -> Path:
 
 
 def test_json_preview_places_everyone(roster, capsys):
-    assert run("groups", "form", "--roster", str(roster), "--json", "--seed", "3") == 0
+    assert run("groups", "form", "--roster", str(roster), "--json", "--seed", "3", "--career-bands", "mixed") == 0
     out = capsys.readouterr()
     data = json.loads(out.out)
     assert set(data) == {"groups", "warnings"}
@@ -77,9 +77,13 @@ def test_the_same_seed_prints_the_same_preview(roster, capsys):
 
 
 def test_text_preview_names_groups_members_and_hours(roster, capsys):
-    assert run("groups", "form", "--roster", str(roster), "--cohort", "Fall 2025", "--mode", "same-specialty") == 0
+    assert run("groups", "form", "--roster", str(roster), "--cohort", "Fall 2025", "--mode", "same-specialty",
+               "--career-bands", "mixed") == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"Preview from roster {roster}: 20 people in 3 groups (same-specialty, sizes 6-8, seed 0).")
+    assert out.startswith(
+        f"Preview from roster {roster}: 20 people in 3 groups "
+        "(same-specialty, residents and attendings mixed, sizes 6-8, seed 0)."
+    )
     assert "Nothing was saved." in out
     assert "Fall 2025 group 1:" in out and "Fall 2025 group 3:" in out
     assert "Doctor 7 (U0007) | PGY-4 | Neurology | Neurosciences" in out
@@ -90,7 +94,7 @@ def test_text_preview_names_groups_members_and_hours(roster, capsys):
 def test_warnings_are_shown_in_text(tmp_path, capsys):
     path = tmp_path / "five.csv"
     path.write_text(roster_csv([(p, "") for p in roster_people(5)]), encoding="utf-8")
-    assert run("groups", "form", "--roster", str(path)) == 0
+    assert run("groups", "form", "--roster", str(path), "--career-bands", "mixed") == 0
     out = capsys.readouterr().out
     assert "Warnings:" in out
     assert "! only 5 people to place, fewer than the minimum group size of 6" in out
@@ -153,4 +157,9 @@ def test_the_console_script_runs_the_preview(roster):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert len(json.loads(result.stdout)["groups"]) == 3
+    groups = json.loads(result.stdout)["groups"]
+    # The default keeps the 10 residents and the 10 attendings of this roster in separate groups.
+    assert [g["career_band"] for g in groups] == ["residents", "attendings"]
+    for group in groups:
+        stages = {"PGY" if int(g[1:]) % 2 else "ATTENDING" for g in group["members"]}
+        assert len(stages) == 1

@@ -169,7 +169,9 @@ def test_source_is_cited_exactly_as_in_a_seed_reference_list(source: Source, ref
     exact = [
         entry
         for entry in matches
-        if _normalise(source.authors) in entry and _normalise(source.title) in entry and str(source.year) in entry
+        if _normalise(source.authors) in entry
+        and _normalise(source.title) in entry
+        and str(source.listed_year or source.year) in entry
     ]
     assert exact, f"authors, title or year differ from the reference list: {matches}"
 

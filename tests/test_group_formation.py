@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from bot.domain.availability import parse_windows
 from bot.domain.group_formation import (
+    career_track,
     FormationResult,
     FormationSettings,
     Objective,
@@ -26,6 +27,7 @@ from bot.domain.group_formation import (
 from bot.domain.people import CareerStage, Person
 
 WEEK = date(2025, 4, 7)  # a week of US daylight time
+MIXED_BANDS = FormationSettings(career_bands="mixed")  # an admin's explicit choice to mix residents and attendings
 MENU = (
     "Mon 18:00-20:00", "Tue 12:00-13:00", "Tue 18:00-20:00", "Wed 19:00-21:00", "Thu 12:00-13:00", "Sat 09:00-11:00"
 )
@@ -179,7 +181,7 @@ def test_career_bands():
 @pytest.mark.parametrize("n, sizes", [(1, [1]), (5, [5]), (6, [6]), (9, [9]), (17, [8, 9])])
 def test_small_cohorts_place_everyone_with_a_warning_when_needed(n, sizes):
     people = generated_cohort(n, seed=n, supervision=0)
-    result = form_groups(people, week_of=WEEK)
+    result = form_groups(people, MIXED_BANDS, week_of=WEEK)
     assert_everyone_placed_once(result, people)
     assert sorted(len(g.members) for g in result.groups) == sorted(sizes)
     size_warning = any("minimum" in w or "cannot be split" in w for w in result.warnings)
@@ -197,9 +199,9 @@ def test_repeated_people_are_refused():
 
 
 def test_a_supervisor_who_cannot_be_separated_is_reported_not_hidden():
-    people = [person(f"U{i}") for i in range(5)] + [person("UBOSS", stage="ATTENDING-12")]
+    people = [person(f"U{i}") for i in range(5)] + [person("UBOSS", stage="ATTENDING-12", department="Surgery")]
     people[0] = person("U0", supervisors=("UBOSS",))
-    result = form_groups(people, week_of=WEEK)
+    result = form_groups(people, MIXED_BANDS, week_of=WEEK)
     assert len(result.groups) == 1
     assert result.objective.conflicts == 1
     (group,) = result.groups
@@ -259,8 +261,10 @@ def test_everyone_is_placed_within_bounds_or_warned(n, seed, low, spread, mode):
     result = form_groups(people, formation, week_of=WEEK)
     assert_everyone_placed_once(result, people)
     out_of_bounds = [g for g in result.groups if not formation.size_min <= len(g.members) <= formation.size_max]
-    _, plan_warning = plan_group_sizes(n, formation.size_min, formation.size_max)
-    if plan_warning is None and mode == "mixed":
+    assert all(g.career_band in ("residents", "attendings") for g in result.groups)
+    tracks = Counter(career_track(p.career_stage) for p in people)
+    plan_warnings = [plan_group_sizes(k, formation.size_min, formation.size_max)[1] for k in tracks.values()]
+    if not any(plan_warnings) and mode == "mixed":
         assert out_of_bounds == []
     for group in out_of_bounds:
         assert any("minimum" in w or "maximum" in w for w in group.warnings)
@@ -282,7 +286,9 @@ def test_sparse_supervision_is_always_kept_apart(n, seed):
     people = generated_cohort(n, seed, supervision=0.5)
     result = form_groups(people, FormationSettings(seed=seed), week_of=WEEK)
     assert conflict_pairs(result, people) == []
-    assert all(6 <= len(g.members) <= 8 for g in result.groups)
+    for track, count in Counter(career_track(p.career_stage) for p in people).items():
+        if plan_group_sizes(count, 6, 8)[1] is None:
+            assert all(6 <= len(g.members) <= 8 for g in result.groups if g.career_band == track)
 
 
 # --- soft goals -----------------------------------------------------------------------------------
@@ -339,17 +345,17 @@ def test_each_group_gets_a_willing_lead_when_there_are_enough():
 
 def test_the_most_experienced_willing_member_leads():
     people = [person(f"U{i}") for i in range(3)] + [
-        person("UA", stage="ATTENDING-3", lead=True),
-        person("UB", stage="ATTENDING-20", lead=True),
+        person("UA", stage="ATTENDING-3", lead=True, department="Surgery"),
+        person("UB", stage="ATTENDING-20", lead=True, department="Surgery"),
         person("UC", stage="PGY-4", lead=True),
     ]
-    assert form_groups(people, week_of=WEEK).groups[0].lead == "UB"
+    assert form_groups(people, MIXED_BANDS, week_of=WEEK).groups[0].lead == "UB"
 
 
 def test_career_stages_and_departments_are_spread():
     juniors = [person(f"UJ{i}", stage="PGY-1", department="Surgery", lead=i == 0) for i in range(7)]
     seniors = [person(f"US{i}", stage="ATTENDING-20", department="Medicine", lead=i == 0) for i in range(7)]
-    result = form_groups(juniors + seniors, week_of=WEEK)
+    result = form_groups(juniors + seniors, MIXED_BANDS, week_of=WEEK)
     for group in result.groups:
         assert {m[:2] for m in group.members} == {"UJ", "US"}
     assert result.objective.stage_repeats == 14 - 2 * 2
@@ -404,8 +410,8 @@ def test_same_specialty_still_keeps_supervisors_apart():
         person(f"UN{i}", specialty="Neurology", lead=True) for i in range(7)
     ]
     people[0] = person("UC0", specialty="Cardiology", supervisors=("UC1",))
-    people[1] = person("UC1", specialty="Cardiology", stage="ATTENDING-10", lead=True)
-    result = form_groups(people, FormationSettings(mode="same-specialty"), week_of=WEEK)
+    people[1] = person("UC1", specialty="Cardiology", stage="ATTENDING-10", lead=True, department="Cardiology")
+    result = form_groups(people, FormationSettings(mode="same-specialty", career_bands="mixed"), week_of=WEEK)
     assert conflict_pairs(result, people) == []
     assert result.objective.specialty_mixing > 0
     assert any("had to mix" in w for w in result.warnings)

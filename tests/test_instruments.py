@@ -192,3 +192,37 @@ def test_reliability_needs_a_reference_sd_and_sources():
 def test_invalid_toml_is_an_instrument_error():
     with pytest.raises(InstrumentError, match="not valid TOML"):
         load_catalogue("[instruments\n")
+
+
+# The published wordings, word for word ------------------------------------------------------
+
+PUBLISHED_BURNOUT_STATEMENTS = [
+    "I enjoy my work. I have no symptoms of burnout.",
+    "Occasionally I am under stress, and I don't always have as much energy as I once did, but I don't feel burned out.",
+    "I am definitely burning out and have one or more symptoms of burnout, such as physical and emotional exhaustion.",
+    "The symptoms of burnout that I'm experiencing won't go away. I think about frustration at work a lot.",
+    "I feel completely burned out and often wonder if I can go on. I am at the point where I may need some changes "
+    "or may need to seek some sort of help.",
+]
+
+
+def test_burnout_options_read_as_the_published_statements(catalogue):
+    burnout = catalogue.instrument("burnout")
+    assert burnout.items == ("Overall, based on your definition of burnout, how would you rate your level of burnout?",)
+    read = [" ".join(part for part in (o.label, o.description) if part) for o in burnout.options]
+    assert read == PUBLISHED_BURNOUT_STATEMENTS
+    assert [o.value for o in burnout.options] == [1, 2, 3, 4, 5]
+
+
+def test_phq2_stem_and_items_are_the_published_wording(catalogue):
+    phq2 = catalogue.instrument("phq2")
+    assert phq2.stem == "Over the last 2 weeks, how often have you been bothered by any of the following problems?"
+    assert phq2.items == ("Little interest or pleasure in doing things", "Feeling down, depressed, or hopeless")
+    assert [o.label for o in phq2.options] == ["Not at all", "Several days", "More than half the days", "Nearly every day"]
+
+
+def test_who5_reliability_and_sd_say_where_they_come_from(catalogue):
+    who5 = catalogue.instrument("who5")
+    assert "epilepsy" in who5.reliability_source and "not in physicians" in who5.reliability_source
+    assert who5.reference_sd_source.startswith("Not a published figure: derived")
+    assert "epilepsy" in who5.reference_sd_source

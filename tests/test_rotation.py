@@ -154,7 +154,7 @@ def test_adaptive_follows_a_worsened_domain():
     assert plain.topic.primary_domain != "self-compassion"
     assert choice.topic.primary_domain == "self-compassion"
     assert choice.reason == "pulse" and choice.domain == "self-compassion"
-    assert "self-compassion" in choice.explanation and "dipped" in choice.explanation
+    assert choice.explanation == "Chosen with your group's recent check-ins in mind: self-compassion."
 
 
 def test_the_most_worsened_domain_wins():

@@ -269,7 +269,7 @@ def test_lead_note_offers_another_topic_and_covers_open_time_close():
     assert [(b["action_id"], b["value"]) for b in buttons(note)] == [(ACTION_TOPIC_ALTERNATIVES, "9")]
     assert note.text == "You're leading Surgery (Tuesday 12:00): Feedback when it is hard"
     blob = "\n".join(texts(note.blocks))
-    for heading in ("*Open", "*Keep time", "*Close", "*If it gets heavy*"):
+    for heading in ("*Open", "*The topic (at least 15 minutes)*", "*Close", "*If it gets heavy*"):
         assert heading in blob
     assert "Next in the rotation: feedback" in blob and topic.closing_question in blob
     assert "988" in blob and "1-888-409-0141" in blob

@@ -61,7 +61,7 @@ def test_wording_and_options_come_from_the_instrument_data():
     assert [o["value"] for o in inputs["who5__0"]["element"]["options"]] == ["5", "4", "3", "2", "1", "0"]
     burnout_options = inputs["burnout__0"]["element"]["options"]
     assert burnout_options[4]["text"]["text"] == catalogue.instrument("burnout").options[4].label
-    assert burnout_options[4]["description"]["text"].startswith("I may need some changes")
+    assert burnout_options[4]["description"]["text"].endswith("may need to seek some sort of help.")
     section_texts = [b["text"]["text"] for b in view["blocks"] if b["type"] == "section"]
     assert any(who5.stem in text for text in section_texts)
     assert any("confidential, not anonymous" in text and "5 or more" in text for text in section_texts)
@@ -198,15 +198,16 @@ def test_crisis_message_lists_resources_and_says_no_one_is_watching():
     assert "No one else has been told" in text
     assert "call 911" in text
     assert "call 112" in crisis_message_text(RESOURCES, emergency_number="112")
-    assert "immediate danger" not in crisis_message_text(RESOURCES, emergency_number=None)
+    assert "call your local emergency number" in crisis_message_text(RESOURCES, emergency_number=None)
 
 
 def test_crisis_message_defaults_come_from_settings():
     from bot.runtime.settings import Settings
 
-    default_resources = Settings.model_fields["compass_crisis_resources"].default.split(";")
-    text = crisis_message_text(default_resources)
-    assert "988" in text and "1-888-409-0141" in text
+    settings = Settings(_env_file=None)
+    assert settings.compass_country == "US" and settings.compass_crisis_resources == ""
+    text = crisis_message_text(settings.crisis_resources, emergency_number=settings.crisis_for(None).emergency_number)
+    assert "988" in text and "1-888-409-0141" in text and "8am to 1am Eastern time" in text and "call 911" in text
 
 
 def test_crisis_message_needs_a_resource_and_fits_a_message():

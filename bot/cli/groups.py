@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Sequence
 from bot.domain.group_formation import (
     ALLOWED_SIZE_MAX,
     ALLOWED_SIZE_MIN,
+    CAREER_BANDS,
     MODES,
     FormationResult,
     FormationSettings,
@@ -51,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="form groups from enrolled members (or preview them from a roster file)",
         description=(
             "Place every active, enrolled member who is not in an active group into groups of size-min to size-max, "
-            "keeping supervisors and evaluators apart, then favouring a common weekly hour, a spread of career stages, "
+            "keeping supervisors and evaluators apart and residents and attendings in separate groups (unless "
+            "--career-bands mixed), then favouring a common weekly hour, a spread of career stages, "
             "a willing lead and (in mixed mode) a mix of departments. Without --dry-run the groups are saved and the "
             "clock creates a private channel for each, invites the members, posts a welcome and asks for a meeting time. "
             "With --roster, previews groups for everyone in that CSV (header: "
@@ -67,6 +69,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     form.add_argument("--team", metavar="TEAM_ID", help="the workspace whose members to group (needed when the database holds several)")
     form.add_argument("--cohort", metavar="NAME", help="a label for the new groups, such as 'Fall 2025' (default: the month)")
     form.add_argument("--mode", choices=MODES, default="mixed", help="mixed (default) or same-specialty groups")
+    form.add_argument(
+        "--career-bands",
+        choices=CAREER_BANDS,
+        default="single",
+        help="single (default): residents with residents, attendings with attendings; mixed: your explicit choice "
+        "to mix them, still never a resident with an attending of their own department",
+    )
     allowed = f"{ALLOWED_SIZE_MIN}-{ALLOWED_SIZE_MAX}"
     form.add_argument("--size-min", type=int, default=6, metavar="N", help=f"smallest group ({allowed}, default 6)")
     form.add_argument("--size-max", type=int, default=8, metavar="N", help=f"largest group ({allowed}, default 8)")
@@ -82,7 +91,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_form(args: argparse.Namespace) -> int:
     try:
-        settings = FormationSettings(size_min=args.size_min, size_max=args.size_max, mode=args.mode, seed=args.seed)
+        settings = FormationSettings(
+            size_min=args.size_min, size_max=args.size_max, mode=args.mode, seed=args.seed, career_bands=args.career_bands
+        )
     except ValueError as exc:
         print(f"compass-bot groups form: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -190,7 +201,9 @@ def describe_preview(
     placed = sum(len(group.members) for group in result.groups)
     lines = [
         f"Preview from {source}: {placed} {'person' if placed == 1 else 'people'} in {len(result.groups)} "
-        f"group{'' if len(result.groups) == 1 else 's'} ({settings.mode}, sizes {settings.size_min}-"
+        f"group{'' if len(result.groups) == 1 else 's'} ({settings.mode}, "
+        f"{'residents and attendings apart' if settings.career_bands == 'single' else 'residents and attendings mixed'}, "
+        f"sizes {settings.size_min}-"
         f"{settings.size_max}, seed {settings.seed}). Nothing was saved."
     ]
     for group in result.groups:
@@ -205,6 +218,8 @@ def describe_preview(
 
 def _describe_group(group: ProposedGroup, by_id: dict[str, Person]) -> list[str]:
     heading = f"{group.name}: {len(group.members)} members"
+    if group.career_band:
+        heading += f", {group.career_band}"
     if group.specialty:
         heading += f", {group.specialty}"
     if group.lead:

@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     report.add_argument("--csv", metavar="FILE", help="write every figure by month, cohort, department and career stage")
     report.add_argument("--png", metavar="FILE", help="write the mean WHO-5 trend chart")
+    report.add_argument("--evaluation-csv", metavar="FILE",
+                        help="write the program evaluation (paired cohort, funnel, fidelity) as CSV, small figures withheld")
     report.add_argument("--team", metavar="TEAM_ID", help="the workspace (needed when the database holds several)")
     report.set_defaults(handler=run_report)
 
@@ -35,6 +37,7 @@ def run_report(args: argparse.Namespace) -> int:
 
     from bot.domain.charts import trend_chart
     from bot.flows.admin_report import CHART_METRIC, percent, share
+    from bot.flows.evaluation_report import evaluation_csv
     from bot.slack.render import render
     from bot.runtime.process import open_services
     from bot.domain.trends import report_csv
@@ -50,12 +53,16 @@ def run_report(args: argparse.Namespace) -> int:
         if session.get(Workspace, team_id) is None:
             raise ConfigError(f"--team: no workspace {team_id} in this database")
         report = admin_report(session, team_id=team_id, min_group=min_group)
+        evaluation = evaluation_csv(session, team_id=team_id, min_group=min_group) if args.evaluation_csv else ""
 
     written = {}
     try:
         if args.csv:
             Path(args.csv).write_text(report_csv(report.trends), encoding="utf-8")
             written["csv"] = args.csv
+        if args.evaluation_csv:
+            Path(args.evaluation_csv).write_text(evaluation, encoding="utf-8")
+            written["evaluation_csv"] = args.evaluation_csv
         if args.png:
             Path(args.png).write_bytes(trend_chart(report.trends, CHART_METRIC).png)
             written["png"] = args.png
@@ -69,7 +76,7 @@ def run_report(args: argparse.Namespace) -> int:
     print(render("report_cli.j2", s=report.summary, as_of=report.as_of.isoformat(), percent=percent, share=share,
                  months=len(report.trends.months), shown=shown, hidden=len(report.trends.cells) - shown, min_group=min_group))
     for kind, path in written.items():
-        print(f"wrote {kind.upper()} to {path}")
+        print(f"wrote {kind.replace('_', ' ').upper()} to {path}")
     return 0
 
 

@@ -16,7 +16,9 @@ Schema of one ``[[topic]]`` table (text is plain, never Slack markup; it is esca
     questions         3-5 open discussion questions
     closing_question  one reflection question to end the topic
     [topic.exercise]  optional: name, instructions
-    [[topic.sources]] at least one: authors, year, title, and doi (or, without a DOI, citation)
+    [[topic.sources]] at least one: authors, year, title, and doi (or, without a DOI, citation);
+                      optional listed_year when the review's reference list prints another
+                      year than the one the study appeared in
 
 This module is pure: it imports neither Slack nor the database.
 """
@@ -78,7 +80,7 @@ MIN_PRIMARY_DOMAINS_PER_AUDIENCE = 3
 _TOPIC_KEYS = {"slug", "title", "kind", "domains", "audience", "why", "questions", "exercise", "closing_question", "sources"}
 _REQUIRED_TOPIC_KEYS = ("slug", "title", "domains", "audience", "why", "questions", "closing_question", "sources")
 _EXERCISE_KEYS = {"name", "instructions"}
-_SOURCE_KEYS = {"authors", "year", "title", "doi", "citation"}
+_SOURCE_KEYS = {"authors", "year", "title", "doi", "citation", "listed_year"}
 _SENTENCE_END = re.compile(r"[.!?](?:[\"'”’)]*)(?=\s|$)")
 
 
@@ -126,6 +128,8 @@ class Source:
     title: str
     doi: str | None = None
     citation: str | None = None
+    # The year the seed review's reference list prints, when it is not the year the study appeared.
+    listed_year: int | None = None
 
     @property
     def url(self) -> str | None:
@@ -146,6 +150,8 @@ class Source:
             data["doi"] = self.doi
         if self.citation:
             data["citation"] = self.citation
+        if self.listed_year is not None:
+            data["listed_year"] = self.listed_year
         return data
 
 
@@ -431,6 +437,12 @@ def _read_sources(reader: _TopicReader) -> tuple[Source, ...]:
         if isinstance(year, bool) or not isinstance(year, int) or not MIN_YEAR <= year <= MAX_YEAR:
             reader.problem(f"{prefix}.year", f"must be a year such as 2021, got {year!r}")
             year = 0
+        listed_year = item.get("listed_year")
+        if listed_year is not None and (
+            isinstance(listed_year, bool) or not isinstance(listed_year, int) or not MIN_YEAR <= listed_year <= MAX_YEAR
+        ):
+            reader.problem(f"{prefix}.listed_year", f"must be a year such as 2012, got {listed_year!r}")
+            listed_year = None
         doi = item.get("doi")
         citation = item.get("citation")
         if doi is None and citation is None:
@@ -443,7 +455,9 @@ def _read_sources(reader: _TopicReader) -> tuple[Source, ...]:
                 doi = doi.strip()
         if citation is not None:
             citation = reader.text("citation", MAX_SOURCE_TEXT, citation or "", f"{prefix}.citation") or None
-        sources.append(Source(authors=authors, year=year, title=title, doi=doi, citation=citation))
+        sources.append(
+            Source(authors=authors, year=year, title=title, doi=doi, citation=citation, listed_year=listed_year)
+        )
     return tuple(sources)
 
 

@@ -238,7 +238,8 @@ class _Planner:
         pulse, domain = self._pulse_score(topic)
         if pulse > 0 and domain is not None:
             label = domain_label(domain).lower()
-            return TopicChoice(topic, f"Your group's recent pulse on {label} dipped, so this topic gives it some room.", "pulse", domain)
+            # Never a score or its direction: the lead reads this, and the group may be small.
+            return TopicChoice(topic, f"Chosen with your group's recent check-ins in mind: {label}.", "pulse", domain)
         domain = topic.primary_domain
         label = domain_label(domain).lower()
         seen = self.last_seen.get(domain)

@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ImageBlock
 from sqlmodel import Session, col, select
 
 from bot.flows.commands import CommandContext, CommandRouter, run_guarded, who
+from bot.flows.evaluation_report import evaluation_sentence, evaluation_text
 from bot.flows.home import publish_home
 from bot.slack.render import check_blocks, context_block, divider, fallback_text, render, section_blocks
 from bot.runtime.services import Services
@@ -152,12 +153,14 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
     min_group = services.settings.compass_min_group
     with Session(services.engine) as session:
         report = admin_report(session, team_id=team_id, min_group=min_group)
+        evaluation = evaluation_text(session, team_id=team_id, min_group=min_group, topics=services.catalogue)
     opened = call(client, "conversations.open", users=user_id)
     if not opened.ok:
         return opened.friendly
     channel = opened.data["channel"]["id"]
     summary, trends = report_texts(report, min_group=min_group)
-    blocks = check_blocks([*section_blocks(summary), divider(), *section_blocks(trends)])
+    blocks = check_blocks([*section_blocks(summary), divider(), *section_blocks(evaluation), divider(),
+                           *section_blocks(trends)])
     posted = call(client, "chat.postMessage", channel=channel, text=fallback_text(summary), blocks=blocks)
     if not posted.ok:
         return posted.friendly
@@ -208,6 +211,7 @@ def admin_home_section(services: Services, session: Session, *, team_id: str, us
         report = admin_report(session, team_id=team_id, min_group=services.settings.compass_min_group)
         text = render("report_home.j2", s=report.summary, latest=latest_overall(report.trends), percent=percent, share=share)
         blocks: list = section_blocks(text)
+        blocks.extend(section_blocks(evaluation_sentence(session, team_id=team_id, min_group=services.settings.compass_min_group)))
         chart = _latest_chart(services, session, team_id=team_id, user_id=user_id)
         if chart is not None:
             blocks.append(ImageBlock(slack_file={"id": chart[0]}, alt_text="Mean WHO-5 by month, all respondents",

@@ -101,7 +101,8 @@ def open_join_form(services: Services, client: WebClient, team_id: str, user_id:
         return
     if member is None or not member.timezone:
         tz = user.get("tz") or tz
-    view = join_view(member=member, timezone=tz, min_group=services.settings.compass_min_group, needs_consent=needs_consent)
+    view = join_view(member=member, timezone=tz, min_group=services.settings.compass_min_group, needs_consent=needs_consent,
+                     country=services.settings.compass_country)
     outcome = call(client, "views.open", trigger_id=trigger_id, view=view)
     if not outcome.ok:
         reply(outcome.friendly)
@@ -141,7 +142,9 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
         ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
         return
     ack()
-    text = render("join_welcome.j2", newly_enrolled=newly_enrolled, name=member.display_name or "there")
+    resources = services.settings.crisis_for(member.country)
+    text = render("join_welcome.j2", newly_enrolled=newly_enrolled, name=member.display_name or "there",
+                  crisis_resources=resources.lines(), emergency_number=resources.emergency_number)
     _dm(client, user_id, text)
     publish_home(services, client, team_id=team_id, user_id=user_id)
 

@@ -104,6 +104,12 @@ def home_blocks(services: Services, session: Session, *, member: Member | None, 
             section = getattr(flow, "home_section", None)
             if section is not None:
                 blocks.extend(section(services, session, member=member))
+    if member is not None and status in ("active", "paused"):
+        resources = services.settings.crisis_for(member.country)
+        blocks.append(divider())
+        blocks.extend(section_blocks(render("crisis_home.j2", crisis_resources=resources.lines(),
+                                            emergency_number=resources.emergency_number,
+                                            country_name=resources.name if resources.code else "")))
     blocks.append(context_block("Confidential, not anonymous: only you see your answers. `/compass my-data` shows everything we hold."))
     if services.is_admin(team_id, user_id):
         blocks.append(divider())

@@ -22,6 +22,7 @@ from slack_sdk.models.blocks.block_elements import StaticMultiSelectElement
 from slack_sdk.models.views import View
 
 from bot.domain.availability import WEEKDAYS, parse_windows
+from bot.domain.crisis import COUNTRY_CODES, TABLE, normalise_country
 from bot.domain.people import MAX_ATTENDING_YEARS, MAX_MENTOR_CAPACITY, MAX_PGY, CareerStage
 from bot.slack.render import check_blocks, render, section_blocks
 from storage.members import Profile
@@ -30,6 +31,7 @@ from storage.models import Member
 CALLBACK_ID = "join_submit"
 ACTION = "value"
 TEXT_MAX = 80
+OTHER_COUNTRY = "OTHER"
 
 
 @lru_cache(maxsize=1)
@@ -50,7 +52,13 @@ def _availability_choices() -> list[tuple[str, str, str]]:
     return choices
 
 
-def join_view(*, member: Member | None, timezone: str, min_group: int, needs_consent: bool) -> dict:
+def _country_options() -> list[Option]:
+    return _options([(code, TABLE[code].name) for code in COUNTRY_CODES] + [(OTHER_COUNTRY, form_text()["country"]["other"])])
+
+
+def join_view(
+    *, member: Member | None, timezone: str, min_group: int, needs_consent: bool, country: str = "US"
+) -> dict:
     text = form_text()
     stage = _parse_stage(member.career_stage) if member else None
     stage_options = _options([(f"PGY-{n}", f"PGY-{n}") for n in range(1, MAX_PGY + 1)] + [("ATTENDING", text["career_stage"]["attending"])])
@@ -105,6 +113,20 @@ def join_view(*, member: Member | None, timezone: str, min_group: int, needs_con
             label=text["timezone"]["label"],
             hint=text["timezone"]["hint"],
             element=PlainTextInputElement(action_id=ACTION, max_length=64, initial_value=(member.timezone if member and member.timezone else timezone) or None),
+        )
+    )
+    country_options = _country_options()
+    stated = (member.country if member and member.country else "") or (normalise_country(country) or OTHER_COUNTRY)
+    blocks.append(
+        InputBlock(
+            block_id="country",
+            label=text["country"]["label"],
+            hint=text["country"]["hint"],
+            element=StaticSelectElement(
+                action_id=ACTION,
+                options=country_options,
+                initial_option=next((o for o in country_options if o.value == stated), None),
+            ),
         )
     )
     availability_options = _options([(value, label) for value, label, _ in _availability_choices()])
@@ -238,6 +260,12 @@ def parse_join_submission(state: dict, *, needs_consent: bool) -> tuple[Profile 
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         errors["timezone"] = text["timezone"]["error"]
 
+    country = _chosen(state, "country")
+    if country is None:
+        country = None  # not asked (a form from before the question existed): keep what is stored
+    elif country not in (*COUNTRY_CODES, OTHER_COUNTRY):
+        errors["country"] = text["country"]["error"]
+
     by_value = {value: window for value, _, window in _availability_choices()}
     windows = [by_value[value] for value in _all_chosen(state, "availability") if value in by_value]
     availability = ";".join(str(w) for w in parse_windows(";".join(windows)))
@@ -261,6 +289,7 @@ def parse_join_submission(state: dict, *, needs_consent: bool) -> tuple[Profile 
             near_peer_role=role or "none",
             mentor_capacity=capacity,
             lead_willing=lead == "yes",
+            country=country,
             **fields,
         ),
         {},

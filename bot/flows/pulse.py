@@ -501,8 +501,11 @@ def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id:
     settings = services.settings
     parts = []
     if needs_crisis_message(scores):
-        text = crisis_message_text(settings.crisis_resources, emergency_number=settings.compass_emergency_number)
-        blocks = crisis_message_blocks(settings.crisis_resources, emergency_number=settings.compass_emergency_number)
+        with Session(services.engine) as session:
+            member = get_member(session, team_id=team_id, user_id=user_id)
+        resources = settings.crisis_for(member.country if member else None)
+        text = crisis_message_text(resources.lines(), emergency_number=resources.emergency_number)
+        blocks = crisis_message_blocks(resources.lines(), emergency_number=resources.emergency_number)
         parts.append((f"{feedback_key(survey_id)}:resources", fallback_text(text), blocks))
     with Session(services.engine) as session:
         baselines = _baseline_scores(session, team_id=team_id, user_id=user_id, survey_id=survey_id)

@@ -23,6 +23,8 @@ from sqlmodel import Session
 
 from bot.domain import group_series as gs
 from bot.domain.curriculum import Topic
+from bot.domain.group_pulse import domain_signals, first_and_latest
+from bot.domain.instruments import default_catalogue
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, RetryLater
 from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, run_guarded, who
 from bot.flows.groups import (
@@ -62,6 +64,7 @@ from bot.slack.session_messages import (
 from storage import audit, schedule
 from storage import groups as store
 from storage.db import session_scope, utcnow
+from storage.group_pulse import group_pulse_answers
 from storage.members import get_member
 from storage.models import Group, GroupSession, ScheduledAction
 
@@ -145,7 +148,11 @@ def ensure_topic(services: Services, context: SessionContext) -> tuple[Topic, st
     with session_scope(services.engine) as session:
         history = store.topic_history(session, group_id=context.group.id, before=row)
         index = (row.cycle - 1) * CYCLE_LENGTH + context.position - 1
-        choice = choose_next_topic(catalogue, audience=context.group.audience, history=history, session_index=index)
+        min_group = services.settings.compass_min_group
+        answers = group_pulse_answers(session, team_id=context.group.team_id, group_id=context.group.id)
+        signals = domain_signals(first_and_latest(answers), catalogue=default_catalogue(), min_group=min_group)
+        choice = choose_next_topic(catalogue, audience=context.group.audience, history=history, session_index=index,
+                                   domain_signals=signals, min_group=min_group)
         # A topic that vanished from the catalogue (an admin removed it) is replaced, otherwise the first choice wins.
         if row.topic_slug:
             store.set_topic(session, session_id=row.id, slug=choice.topic.slug, reason=choice.explanation, chosen_by="rotation")
@@ -246,7 +253,7 @@ def lead_note(services: Services, context: SessionContext) -> tuple[str, list] |
     message = lead_note_blocks(topic, session_id=context.row.id, group_name=context.group.name, session_number=context.position,
                                total_sessions=context.total, session_start_local_text=context.start_text,
                                explanation=explanation,
-                               crisis_resources=services.settings.crisis_resources)
+                               crisis_resources=services.settings.crisis_for(member.country).lines())
     return message.text, message.blocks + [context_block(counts).to_dict()]
 
 

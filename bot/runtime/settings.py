@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.domain.crisis import CountryResources, resources_for
 from bot.domain.people import SLACK_USER_ID
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -42,15 +43,16 @@ class Settings(BaseSettings):
     compass_min_group: int = 5
     compass_holiday_country: str = "US"
     compass_holiday_subdivision: str | None = None
-    compass_emergency_number: str = "911"
+    # Where most members work: crisis resources for anyone who has not stated a country (bot/domain/crisis.py).
+    compass_country: str = "US"
+    # Replaces the table's emergency number for the deployment's country; empty: the table's.
+    compass_emergency_number: str = ""
     # Slack does not publish the workspace-wide chat.postMessage budget; this is ours.
     compass_posts_per_minute: int = Field(default=300, ge=1, le=10_000)
     # Deliveries in flight at once in one clock; the rate limiter, not this, sets the pace.
     compass_clock_workers: int = Field(default=8, ge=1, le=64)
-    compass_crisis_resources: str = (
-        "Call or text *988* (Suicide & Crisis Lifeline), any time.;"
-        "Physician Support Line *1-888-409-0141* (free, confidential, volunteer psychiatrists)."
-    )
+    # Replaces the table's lines for the deployment's country, separated by ";"; empty: the table's.
+    compass_crisis_resources: str = ""
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -138,7 +140,17 @@ class Settings(BaseSettings):
 
     @property
     def crisis_resources(self) -> list[str]:
-        return [line.strip() for line in self.compass_crisis_resources.split(";") if line.strip()]
+        """The lines for someone who stated no country: the deployment's country."""
+        return self.crisis_for(None).lines()
+
+    def crisis_for(self, country: str | None) -> CountryResources:
+        """Crisis resources for a member's stated country (``Member.country``), or the deployment's."""
+        return resources_for(
+            country,
+            deployment_country=self.compass_country,
+            deployment_lines=[line.strip() for line in self.compass_crisis_resources.split(";") if line.strip()],
+            deployment_emergency_number=self.compass_emergency_number.strip() or None,
+        )
 
     def require_slack(self) -> None:
         """What running against Slack needs; checked by the commands that talk to Slack."""

@@ -20,6 +20,7 @@ def join_values(
     lead: str | None = "yes",
     role: str | None = "mentee",
     capacity: str = "1",
+    country: str | None = None,
 ) -> dict:
     values: dict = {}
     if consent is not None:
@@ -32,4 +33,6 @@ def join_values(
     values["lead"] = {"value": {"type": "radio_buttons", "selected_option": _selected(lead) if lead else None}}
     values["near_peer"] = {"value": {"type": "radio_buttons", "selected_option": _selected(role) if role else None}}
     values["capacity"] = {"value": {"type": "static_select", "selected_option": _selected(capacity)}}
+    if country is not None:
+        values["country"] = {"value": {"type": "static_select", "selected_option": _selected(country)}}
     return values

@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
-from bot.domain.group_formation.cohort import career_band
+from bot.domain.group_formation.cohort import career_band, career_track
 from bot.domain.group_formation.formation import construct_groups_only, form_groups
 from bot.domain.group_formation.model import (
     ALLOWED_SIZE_MAX,
     ALLOWED_SIZE_MIN,
+    CAREER_BANDS,
     MODES,
+    CareerBands,
     FormationResult,
     FormationSettings,
     Mode,
@@ -22,13 +24,16 @@ from bot.domain.group_formation.sizes import plan_group_sizes
 __all__ = [
     "ALLOWED_SIZE_MAX",
     "ALLOWED_SIZE_MIN",
+    "CAREER_BANDS",
     "MODES",
+    "CareerBands",
     "FormationResult",
     "FormationSettings",
     "Mode",
     "Objective",
     "ProposedGroup",
     "career_band",
+    "career_track",
     "construct_groups_only",
     "form_groups",
     "plan_group_sizes",

@@ -21,6 +21,13 @@ def career_band(stage: CareerStage | None) -> int:
     return 4 if stage.years < 5 else 5 if stage.years < 15 else 6
 
 
+def career_track(stage: CareerStage | None) -> str | None:
+    """"residents" (any PGY year), "attendings", or None when no career stage is on file."""
+    if stage is None:
+        return None
+    return "residents" if stage.is_trainee else "attendings"
+
+
 def _normalise(text: str) -> str:
     return " ".join(text.split()).casefold()
 
@@ -39,6 +46,17 @@ class _Cohort:
                 if j is not None and j != i:
                     related[i].add(j)
                     related[j].add(i)
+        if settings.career_bands == "mixed":
+            # Mixed by an admin's choice: still never a resident with an attending of their own department.
+            departments = [_normalise(p.department) for p in people]
+            for i, resident in enumerate(people):
+                if resident.career_stage is None or not resident.career_stage.is_trainee or not departments[i]:
+                    continue
+                for j, attending in enumerate(people):
+                    stage = attending.career_stage
+                    if stage is not None and not stage.is_trainee and departments[j] == departments[i]:
+                        related[i].add(j)
+                        related[j].add(i)
         self.related = [frozenset(r) for r in related]
         self.hours: list[int] = []
         self.hour_list: list[tuple[int, ...]] = []

@@ -15,6 +15,12 @@ several such attempts and keep the best. Everything random comes from one
 ``random.Random(seed)`` and the input is put in user-ID order first, so the same
 people and settings always give the same groups.
 
+By default (``career_bands="single"``) residents, attendings and people with no career
+stage on file are formed separately, each among themselves, and the groups are numbered
+on: no group mixes residents and attendings. With ``career_bands="mixed"`` (an admin's
+explicit choice) everyone is formed together, and a resident and an attending of the same
+department count as a supervision pair, so they are kept apart.
+
 The objective is in :mod:`bot.domain.group_formation.model`.
 """
 
@@ -25,7 +31,7 @@ from collections import Counter
 from datetime import date
 from typing import Sequence
 
-from bot.domain.group_formation.cohort import _Cohort
+from bot.domain.group_formation.cohort import _Cohort, career_track
 from bot.domain.group_formation.construction import _construct
 from bot.domain.group_formation.cost import _Group
 from bot.domain.group_formation.local_search import _improve
@@ -58,18 +64,58 @@ def form_groups(
         raise ValueError(f"each person may appear once; repeated: {', '.join(duplicates)}")
     if not people:
         return FormationResult([], ["no one to place in a group"], Objective())
-    return _form(people, settings, week_of, cohort, improve=True)
+    return _form_by_band(people, settings, week_of, cohort, improve=True)
 
 
 def construct_groups_only(
     people: Sequence[Person], settings: FormationSettings = FormationSettings(), *, week_of: date | None = None
 ) -> FormationResult:
     """The seeded construction alone, without local search: the baseline the benchmark compares against."""
-    return _form(people, settings, week_of, None, improve=False)
+    return _form_by_band(people, settings, week_of, None, improve=False)
+
+
+_TRACK_ORDER = ("residents", "attendings", None)
+_TRACK_NAMES = {"residents": "residents", "attendings": "attendings", None: "people with no career stage on file"}
+
+
+def _form_by_band(
+    people: Sequence[Person], settings: FormationSettings, week_of: date | None, label: str | None, *, improve: bool
+) -> FormationResult:
+    """One formation per career band (residents, attendings, stage not on file) unless bands are mixed."""
+    if settings.career_bands == "mixed":
+        return _form(people, settings, week_of, label, improve=improve)
+    by_track: dict[str | None, list[Person]] = {}
+    for person in people:
+        by_track.setdefault(career_track(person.career_stage), []).append(person)
+    if len(by_track) <= 1:
+        return _form(people, settings, week_of, label, improve=improve)
+    groups, warnings, totals = [], [], Objective()
+    for track in _TRACK_ORDER:
+        members = by_track.get(track)
+        if not members:
+            continue
+        result = _form(members, settings, week_of, label, improve=improve, first_number=len(groups) + 1)
+        groups.extend(result.groups)
+        name = _TRACK_NAMES[track]
+        warnings.extend(f"among the {len(members)} {name}: {warning}" for warning in result.warnings)
+        if len(members) < settings.size_min:
+            warnings.append(
+                f"only {len(members)} {name}, too few for a group of their own; residents and attendings are grouped "
+                "separately by default (an admin can choose mixed career bands, which still keeps each resident "
+                "apart from the attendings of their own department)"
+            )
+        totals = Objective(*(a + b for a, b in zip(totals, result.objective)))
+    return FormationResult(groups, warnings, totals)
 
 
 def _form(
-    people: Sequence[Person], settings: FormationSettings, week_of: date | None, label: str | None, *, improve: bool
+    people: Sequence[Person],
+    settings: FormationSettings,
+    week_of: date | None,
+    label: str | None,
+    *,
+    improve: bool,
+    first_number: int = 1,
 ) -> FormationResult:
     cohort = _Cohort(sorted(people, key=lambda p: p.user_id), settings, week_of)
     rng = random.Random(settings.seed)
@@ -84,4 +130,4 @@ def _form(
         if best is None or score < best[0]:
             best = (score, groups, warnings)
     assert best is not None
-    return _report(cohort, best[1], settings, best[2], week_of, label)
+    return _report(cohort, best[1], settings, best[2], week_of, label, first_number)

@@ -4,7 +4,8 @@ The objective, compared lexicographically (an earlier item always outweighs ever
 later one), summed over groups:
 
 1. ``conflicts`` - pairs in one group where one person supervises or evaluates the
-   other (``supervisor_ids``, either direction). Hard.
+   other (``supervisor_ids``, either direction), and, when an admin mixes career bands,
+   a resident with an attending of their own department. Hard.
 2. ``specialty_mixing`` - same-specialty mode only: members whose specialty differs
    from their group's main specialty. Hard where numbers allow.
 3. ``availability_gaps`` - members who gave availability but miss the hour most of
@@ -25,6 +26,12 @@ from typing import Literal, NamedTuple
 
 Mode = Literal["mixed", "same-specialty"]
 MODES: tuple[str, ...] = ("mixed", "same-specialty")
+# "single" (the default): residents are grouped with residents and attendings with attendings,
+# as COMPASS enrolled practising physicians and trainees speak more freely away from the people
+# who evaluate them. "mixed" is an admin's explicit choice; even then a resident never shares a
+# group with an attending of their own department.
+CareerBands = Literal["single", "mixed"]
+CAREER_BANDS: tuple[str, ...] = ("single", "mixed")
 ALLOWED_SIZE_MIN = 4
 ALLOWED_SIZE_MAX = 10
 
@@ -35,6 +42,7 @@ class FormationSettings:
     size_max: int = 8
     mode: Mode = "mixed"
     seed: int = 0
+    career_bands: CareerBands = "single"
 
     def __post_init__(self) -> None:
         for name in ("size_min", "size_max"):
@@ -45,6 +53,8 @@ class FormationSettings:
             raise ValueError(f"size-min ({self.size_min}) must not exceed size-max ({self.size_max})")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.career_bands not in CAREER_BANDS:
+            raise ValueError(f"career bands must be one of {', '.join(CAREER_BANDS)}, got {self.career_bands!r}")
 
 
 class Objective(NamedTuple):
@@ -67,6 +77,7 @@ class ProposedGroup:
     timezone: str
     specialty: str | None  # the shared specialty, or None when mixed or unknown
     warnings: list[str] = field(default_factory=list)
+    career_band: str | None = None  # "residents", "attendings", "mixed" or None when no stage is on file
 
 
 @dataclass

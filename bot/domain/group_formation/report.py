@@ -7,7 +7,7 @@ from datetime import date
 from itertools import chain, combinations
 
 from bot.domain.availability import HOURS_PER_WEEK, describe_hour
-from bot.domain.group_formation.cohort import _UNKNOWN, _Cohort
+from bot.domain.group_formation.cohort import _UNKNOWN, _Cohort, career_track
 from bot.domain.group_formation.cost import _Group
 from bot.domain.group_formation.model import FormationResult, FormationSettings, Objective, ProposedGroup
 from bot.domain.people import Person
@@ -20,10 +20,11 @@ def _report(
     warnings: list[str],
     week_of: date | None,
     label: str | None,
+    first_number: int = 1,
 ) -> FormationResult:
     proposed = [
         _describe(cohort, group, f"{label} group {number}" if label else f"Group {number}", settings, week_of)
-        for number, group in enumerate(groups, start=1)
+        for number, group in enumerate(groups, start=first_number)
     ]
     totals = [sum(parts) for parts in zip(*(group.cost for group in groups))]
     objective = Objective(*totals) if groups else Objective()
@@ -41,6 +42,7 @@ def _describe(
     warnings = _size_warnings(len(members), settings)
     warnings += [
         f"{people[a].user_id} and {people[b].user_id} share this group although one supervises or evaluates the other"
+        f"{' or is an attending in the resident' + chr(39) + 's department' if settings.career_bands == 'mixed' else ''}"
         for a, b in combinations(members, 2)
         if b in cohort.related[a]
     ]
@@ -59,7 +61,15 @@ def _describe(
         timezone=tz,
         specialty=_shared_specialty(cohort, members),
         warnings=warnings,
+        career_band=_career_band_of([people[m] for m in members]),
     )
+
+
+def _career_band_of(members: list[Person]) -> str | None:
+    tracks = {career_track(p.career_stage) for p in members} - {None}
+    if not tracks:
+        return None
+    return tracks.pop() if len(tracks) == 1 else "mixed"
 
 
 def _overall_warnings(cohort: _Cohort, groups: list[_Group], proposed: list[ProposedGroup]) -> list[str]:
