@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from bot.domain.evaluation import Answer, opening_sentence, paired_cohort, t95
+from bot.domain.evaluation import Answer, coarsened, opening_sentence, paired_cohort, t95
+from bot.domain.publication import Coarsening
 from bot.domain.instruments import default_catalogue
 
 CATALOGUE = default_catalogue()
@@ -71,3 +72,16 @@ def test_t_critical_values():
         t95(0)
     with pytest.raises(ValueError):
         paired_cohort([], wave="3m", catalogue=CATALOGUE, min_group=5)
+
+
+def test_the_published_cohort_gives_no_exact_count_or_sum():
+    """What the report shows is coarsened like every other published figure: an admin who sets the
+    cohort's n and mean against the monthly report cannot recover an exact sum of answers."""
+    exact = paired_cohort(fixture(), wave="12m", catalogue=CATALOGUE, min_group=5)
+    shown = coarsened(exact, Coarsening())
+    assert (shown.baseline_n, shown.n) == (5, 5)  # 7 and 6, rounded to a multiple of 5
+    burnout = next(m for m in shown.means if m.instrument == "burnout")
+    assert burnout.n == 5 and burnout.mean == pytest.approx(-0.48)  # on the burnout scale's step (2% of its range)
+    share = next(s for s in shown.shares if s.instrument == "burnout")
+    assert (share.before_percent, share.after_percent, share.change_points) == (50.0, 20.0, -30.0)
+    assert shown.response_rate == 90.0  # 85.7%, to 10 points under 20 people

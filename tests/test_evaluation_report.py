@@ -59,15 +59,16 @@ def test_the_report_section_opens_with_one_sentence_and_withholds_small_figures(
         text = evaluation_text(session, team_id="T1", min_group=5)
         strict = evaluation_text(session, team_id="T1", min_group=7)
     assert text.splitlines()[1] == (
-        "Among the 6 physicians who answered both at joining and at 12 months, the share burned out fell from 50% to 17% "
+        # Published as every figure is (bot.domain.publication.Coarsening): 6 people show as 5, 16.7% as 20%.
+        "Among the 5 physicians who answered both at joining and at 12 months, the share burned out fell from 50% to 20% "
         "(the COMPASS trial saw a fall of 12.7 points in a year); 10 of 12 planned group sessions were held."
     )
     assert (
-        "*12 months*: 6 people, 100% of the 6 who answered at joining.\n"
-        "• Burnout: mean change -0.5 (95% CI -1.1 to +0.1), n = 6\n"
+        "*12 months*: 5 people, 100% of the 5 who answered at joining.\n"
+        "• Burnout: mean change -0.5 (95% CI -1.0 to +0.1), n = 5\n"
         "• Wellbeing (WHO-5): withheld (fewer than 5 answered)\n"
     ) in text
-    assert "• Share burned out: 50% → 17% (-33.3 points); COMPASS trial at 12 months: -12.7 points (controls +1.9)\n" in text
+    assert "• Share burned out: 50% → 20% (-30.0 points); COMPASS trial at 12 months: -12.7 points (controls +1.9)\n" in text
     assert "*6 months*: fewer than 5 people answered both at joining and at 6 months, so no figure is shown." in text
     assert "no control group" in text
     assert "50%" not in strict and "mean change" not in strict and "at least 7 are needed" in strict
@@ -116,7 +117,7 @@ def test_the_admins_home_opens_with_the_same_sentence(engine):
         _seed(session)
         sentence = evaluation_sentence(session, team_id="T1", min_group=5)
         text = evaluation_text(session, team_id="T1", min_group=5)
-    assert sentence.startswith("Among the 6 physicians who answered both at joining and at 12 months")
+    assert sentence.startswith("Among the 5 physicians who answered both at joining and at 12 months")
     assert text.splitlines()[1] == sentence
 
 
@@ -132,9 +133,9 @@ def test_the_evaluation_csv_holds_the_same_figures_and_marks_withheld_ones(engin
                                                               now=datetime(2027, 3, 1, tzinfo=timezone.utc)))))
     by_key = {(r["measure"], r["wave"]): r for r in rows}
     burnout = by_key[("burnout_mean_change", "12m")]
-    assert (burnout["n"], burnout["value"], burnout["suppressed"]) == ("6", "-0.5", "no")
+    assert (burnout["n"], burnout["value"], burnout["suppressed"]) == ("5", "-0.48", "no")  # coarsened, as published
     change = by_key[("burnout_share_change_points", "12m")]
-    assert change["value"] == "-33.3333" and (change["compass_12m"], change["control_12m"]) == ("-12.7", "1.9")
+    assert change["value"] == "-30" and (change["compass_12m"], change["control_12m"]) == ("-12.7", "1.9")
     withheld = by_key[("who5_mean_change", "12m")]
     assert (withheld["n"], withheld["value"], withheld["suppressed"]) == ("", "", "yes")
     assert by_key[("response_rate_percent", "6m")]["suppressed"] == "yes"
@@ -152,4 +153,4 @@ def test_cli_report_writes_the_evaluation_csv(engine, database_url, tmp_path, mo
     assert "wrote EVALUATION CSV to evaluation.csv" in capsys.readouterr().out
     text = (tmp_path / "evaluation.csv").read_text(encoding="utf-8")
     assert text.startswith("section,measure,wave,n,value,ci_low,ci_high,compass_12m,control_12m,suppressed\n")
-    assert "paired_cohort,burnout_mean_change,12m,6,-0.5," in text
+    assert "paired_cohort,burnout_mean_change,12m,5,-0.48,-1.04,0.08," in text  # coarsened, as published

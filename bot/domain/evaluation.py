@@ -16,13 +16,15 @@ This module is pure: it imports neither Slack nor the database.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from bot.domain.instruments import Catalogue
+from bot.domain.publication import Coarsening
 
 WAVES = ("baseline", "6m", "12m")
 MEAN_INSTRUMENTS = ("burnout", "who5", "phq2")
+MEAN_SCALES = {"burnout": 4, "who5": 100, "phq2": 6}  # the width of each instrument's score range
 # instrument -> (flag, words, COMPASS 12-month change in points, control change in points)
 SHARES: dict[str, tuple[str, str, float | None, float | None]] = {
     "burnout": ("burnout", "burned out", -12.7, 1.9),
@@ -154,3 +156,33 @@ def opening_sentence(cohort: PairedCohort, *, sessions_held: int, sessions_plann
     return (f"Among the {cohort.n} physicians who answered both at joining and at {months} months, the share "
             f"burned out {moved} (the COMPASS trial saw a fall of {abs(burnout.compass_points or 0):.1f} points in a year); "
             f"{ran}.")
+
+
+def coarsened(cohort: PairedCohort, coarsening: Coarsening) -> PairedCohort:
+    """The cohort as it may be published: counts, means, intervals and percentages on the same steps
+    as every other published figure (``bot.domain.publication``), so that no exact count or sum
+    of the paired cohort can be set against the monthly report's figures."""
+
+    def mean_of(instrument: str):  # noqa: ANN202
+        # Coarsening's mean steps are points of a 0-100 scale; an instrument's own range scales them.
+        scale = MEAN_SCALES[instrument] / 100
+
+        def mean(n: int, value: float | None) -> float | None:
+            if value is None:
+                return None
+            step = (coarsening.mean_step if n >= coarsening.precise_from else coarsening.mean_step_small) * scale
+            return round(step * math.floor(value / step + 0.5), 4)
+
+        return mean
+
+    def percent(n: int, value: float | None) -> float | None:
+        return None if value is None else coarsening.estimate("percent", n, value)
+
+    means = tuple(replace(m, n=coarsening.respondents(m.n), mean=mean_of(m.instrument)(m.n, m.mean),
+                          low=mean_of(m.instrument)(m.n, m.low), high=mean_of(m.instrument)(m.n, m.high))
+                  for m in cohort.means)
+    shares = tuple(replace(s, n=coarsening.respondents(s.n), before_percent=percent(s.n, s.before_percent),
+                           after_percent=percent(s.n, s.after_percent), change_points=percent(s.n, s.change_points))
+                   for s in cohort.shares)
+    return replace(cohort, baseline_n=coarsening.respondents(cohort.baseline_n), n=coarsening.respondents(cohort.n),
+                   response_rate=percent(cohort.n, cohort.response_rate), means=means, shares=shares)

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot.domain.curriculum import Catalogue as TopicCatalogue
-from bot.domain.evaluation import CAVEAT, PairedCohort, opening_sentence, paired_cohort
+from bot.domain.evaluation import CAVEAT, PairedCohort, coarsened, opening_sentence, paired_cohort
+from bot.domain.publication import Coarsening
 from bot.domain.instruments import default_catalogue
 from bot.domain.program_delivery import fidelity, funnel
 from bot.slack.render import render
@@ -79,7 +80,8 @@ def evaluation_sentence(session: Session, *, team_id: str, min_group: int) -> st
 def _cohorts_and_sentence(session: Session, *, team_id: str, min_group: int) -> tuple[list[PairedCohort], str]:
     answers = wave_answers(session, team_id=team_id)
     catalogue = default_catalogue()
-    cohorts = [paired_cohort(answers, wave=wave, catalogue=catalogue, min_group=min_group) for wave in ("6m", "12m")]
+    cohorts = [coarsened(paired_cohort(answers, wave=wave, catalogue=catalogue, min_group=min_group), Coarsening())
+               for wave in ("6m", "12m")]
     held, planned = sessions_held_and_planned(session, team_id=team_id)
     lead = cohorts[1] if not cohorts[1].suppressed or cohorts[0].suppressed else cohorts[0]
     return cohorts, opening_sentence(lead, sessions_held=held, sessions_planned=planned, min_group=min_group)
