@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, RetryLater
 from bot.flows import FLOWS
 from bot.runtime.services import Services
+from bot.slack.rate_limits import scheduled_work
 from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.events import prune
@@ -156,11 +157,13 @@ class Clock:
             wait(in_flight)
 
     def _deliver_lane(self, lane: list[ScheduledAction], report: TickReport) -> None:
-        for row in lane:
-            try:
-                self._deliver(row, report)
-            except Exception:  # noqa: BLE001 - e.g. the database went away while recording the outcome
-                log.exception("clock: could not finish %s; its lease will hand it back", row.key)
+        # Scheduled work: its Slack calls leave a reserve of each budget for people clicking now.
+        with scheduled_work():
+            for row in lane:
+                try:
+                    self._deliver(row, report)
+                except Exception:  # noqa: BLE001 - e.g. the database went away while recording the outcome
+                    log.exception("clock: could not finish %s; its lease will hand it back", row.key)
 
     def _deliver(self, row: ScheduledAction, report: TickReport) -> None:
         engine = self.services.engine

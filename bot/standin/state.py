@@ -152,6 +152,7 @@ class Workspace:
         self.token_rotation = False
         self.token_expiry: dict[str, float] = {}
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> the access token it replaces
+        self.workspace_tokens: dict[str, str] = {}  # bot token of another workspace -> its team ID (rate budgets)
         self.users: dict[str, dict[str, Any]] = {}
         self._user_seeds: dict[str, dict[str, Any]] = {}
         self._channel_seeds: list[Conversation] = []
