@@ -3,8 +3,8 @@
 Run from the project root (PostgreSQL: several clocks are a PostgreSQL deployment)::
 
     .venv/bin/python bench/bench_workspaces.py --database-url postgresql://postgres@127.0.0.1:5432/bench_ws
-        [--workspaces 20] [--members 2500] [--clocks 1,2,4] [--scale 4] [--latency 0.05] [--workers 8]
-        [--click-rate 4]
+        [--workspaces 20] [--members 2500] [--clocks 1,2,4] [--scale 4] [--latency 0.05] [--workers N]
+        [--click-rate 2]
 
 Seeds ``--workspaces`` workspaces (one Grid, an OAuth installation and bot token each) of
 ``--members`` members in groups of 7 and 8 whose second session ended two hours ago: one
@@ -191,10 +191,10 @@ def busiest_bound(calls, tokens: dict[str, str], scale: float) -> tuple[float, s
 class Clicks:
     """Button clicks on the web process during the wave: time to the HTTP acknowledgement and to the response_url answer."""
 
-    def __init__(self, url: str, rate: float):
+    def __init__(self, url: str, rate: float, workspaces: int):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        self.url, self.rate = url, rate
+        self.url, self.rate, self.workspaces = url, rate, workspaces
         self.sent: dict[int, float] = {}
         self.acked: list[float] = []
         self.answered: list[float] = []
@@ -224,7 +224,7 @@ class Clicks:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _payload(self, serial: int) -> tuple[str, dict]:
-        team, user = team_of(serial % 2), f"U{serial:08d}"
+        team, user = team_of(serial % self.workspaces), f"U{serial:08d}"
         payload = {"type": "block_actions", "team": {"id": team, "domain": "bench"},
                    "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
                    "api_app_id": "A0COMPASS", "trigger_id": f"{serial}.1.bench",
@@ -294,6 +294,10 @@ def exactly_once(engine, standin: SlackStandIn) -> tuple[bool, str]:  # noqa: AN
     return ok, f"rows {dict(statuses)}, {sum(posts.values())} posts, {twice} sent twice, {missing} actions without a post"
 
 
+def workers_for(args: argparse.Namespace, clocks: int) -> int:
+    return args.workers or max(8, min(24, -(-12 * args.workspaces // (10 * clocks))))
+
+
 def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
     engine = make_engine(args.database_url)
     upgrade(engine)
@@ -305,7 +309,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
               flush=True)
         standin.latency = args.latency
         standin.rate_limits = RateLimits(scale=args.scale, post_message_per_minute=POSTS_PER_MINUTE)
-        env = environment(standin, args.database_url, args.workers)
+        env = environment(standin, args.database_url, workers_for(args, clocks))
         port = free_port()
         web_log = open(workdir / f"web-{clocks}.log", "w")  # noqa: SIM115
         web = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--no-clock", "--host", "127.0.0.1"],
@@ -332,7 +336,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             if web.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the web process did not start; see {workdir}")
             time.sleep(0.1)
-        clicks = Clicks(f"http://127.0.0.1:{port}", args.click_rate)
+        clicks = Clicks(f"http://127.0.0.1:{port}", args.click_rate, args.workspaces)
         first_call = len(standin.calls)
         go_at = time.time()
         go.touch()
@@ -372,18 +376,22 @@ def main() -> int:
     parser.add_argument("--clocks", default="1,2,4")
     parser.add_argument("--scale", type=float, default=4.0, help="every budget times this, on both sides")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds the stand-in takes to answer")
-    parser.add_argument("--workers", type=int, default=8, help="delivery threads per clock (COMPASS_CLOCK_WORKERS)")
-    parser.add_argument("--click-rate", type=float, default=4.0, help="button clicks a second during the wave")
+    # A delivery thread waits while its workspace's budget is empty, so the clocks together need about one
+    # thread per workspace with a wave to keep every budget busy (24 at most: the engine's pool is 25).
+    parser.add_argument("--workers", type=int, help="delivery threads per clock (default: 1.2 per workspace over the clocks, 8 to 24)")
+    # Bolt authorizes every request of an OAuth app with an auth.test call (it keeps no cache), outside the
+    # bot's limiter: keep clicks under the workspaces' auth.test budget (Tier 4: 100 a minute, times --scale).
+    parser.add_argument("--click-rate", type=float, default=2.0, help="button clicks a second during the wave, over all workspaces")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("several clocks share a PostgreSQL database; give --database-url postgresql://...")
     failed = False
     cores = os.cpu_count() or 1
     print(f"{args.workspaces} workspaces x {args.members} members, budgets x{args.scale:g}, stand-in latency "
-          f"{1000 * args.latency:.0f} ms, {args.workers} workers a clock, {cores} cores, load average {os.getloadavg()[0]:.1f}")
+          f"{1000 * args.latency:.0f} ms, {cores} cores, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         for clocks in (int(n) for n in args.clocks.split(",")):
-            print(f"{clocks} clock process(es):", flush=True)
+            print(f"{clocks} clock process(es), {workers_for(args, clocks)} delivery threads each:", flush=True)
             r = run(args, clocks, Path(tmp))
             ratio = r["wall"] / r["bound"] if r["bound"] else float("inf")
             busy = r["cpu"] / (r["wall"] * min(cores, clocks + 1))
