@@ -24,8 +24,9 @@ sender needs). It prints wall time ÷ that bound (target ≤ 1.05 with 2 and 4 c
 share of calls answered 429 (target < 0.5%), whether every due action was delivered exactly
 once (checked: every row done, one message per action and recipient, none twice), p99 time to
 acknowledge a click and to answer it at its response_url during the wave (target < 300 ms),
-and the clock processes' CPU per post. Where the clocks' CPU, not the budgets, sets the pace,
-it says so: the clocks were busy more than 80% of the wall time on the cores they had.
+and the clock processes' CPU per post. It says what set the pace: the clocks' CPU where they were
+busy more than 80% of the wall time on the cores they could use, Slack's budgets where the ratio is
+within 1.05, and otherwise waiting with CPU to spare.
 """
 
 from __future__ import annotations
@@ -404,7 +405,9 @@ def main() -> int:
                   f"{1000 * r['answer_p99']:.0f} ms ({r['answered']} answered, {r['click_failures']} failed; target < 300 ms)")
             print(f"  clock CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / max(r['posts'], 1):.2f} ms a post; clocks busy "
                   f"{100 * busy:.0f}% of the cores they could use, load average {os.getloadavg()[0]:.1f}"
-                  + ("; the machine, not Slack, sets the pace" if busy > 0.8 or ratio > 1.05 else ""), flush=True)
+                  + ("; the machine's CPU, not Slack, sets the pace" if busy > 0.8 else
+                     "; slower than the budgets, with CPU to spare: waiting (for a core on a loaded machine, or in the clock)"
+                     if ratio > 1.05 else "; Slack's budgets set the pace"), flush=True)
     return 1 if failed else 0
 
 
