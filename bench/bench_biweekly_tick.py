@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import group_series as gs  # noqa: E402
+from bot.domain import group_series as gs  # noqa: E402
 from bot.runtime.clock import Clock  # noqa: E402
 from bot.runtime.settings import load_settings  # noqa: E402
 from bot.slack.rate_limits import POST_MESSAGE, SlackRateLimiter, budgets_for  # noqa: E402

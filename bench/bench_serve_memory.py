@@ -68,7 +68,7 @@ import httpx  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from bot import group_series as gs  # noqa: E402
+from bot.domain import group_series as gs  # noqa: E402
 from bot.domain.instruments import default_catalogue  # noqa: E402
 from bot.domain.scheduling import SessionSlot  # noqa: E402
 from bot.standin import SlackStandIn  # noqa: E402

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import group_series as gs  # noqa: E402
+from bot.domain import group_series as gs  # noqa: E402
 from bot.runtime.clock import Clock  # noqa: E402
 from bot.runtime.settings import load_settings  # noqa: E402
 from bot.slack.rate_limits import SlackRateLimiter  # noqa: E402

@@ -110,6 +110,17 @@ class ProcessedEvent(SQLModel, table=True):
     received_at: datetime = Field(index=True)
 
 
+
+class RateBudgetBucket(SQLModel, table=True):
+    """One token bucket of a workspace's Slack budget, shared by every process (storage/rate_budgets.py).
+    The key names the workspace by a hash of its token, never the token."""
+
+    __tablename__ = "rate_budget_buckets"
+
+    key: str = Field(primary_key=True, max_length=200)
+    tokens: float
+    updated: float  # seconds since the epoch, by the database server's clock
+
 # --- Groups and sessions ---------------------------------------------------------------
 
 

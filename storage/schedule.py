@@ -85,9 +85,12 @@ def get(session: Session, *, key: str) -> ScheduledAction | None:
 
 
 def claim_due(
-    engine: Engine, *, worker_id: str, now: datetime | None = None, lease: timedelta = timedelta(minutes=5), limit: int = 100
+    engine: Engine, *, worker_id: str, now: datetime | None = None, lease: timedelta = timedelta(minutes=5), limit: int = 100,
+    skip_teams: Iterable[str] = (),
 ) -> list[ScheduledAction]:
+    """Claim up to ``limit`` due rows, oldest first, none of the workspaces in ``skip_teams``."""
     now = now or utcnow()
+    skip = sorted(set(skip_teams))
     with session_scope(engine) as session:
         claimable = or_(
             and_(
@@ -97,6 +100,8 @@ def claim_due(
             ),
             and_(ScheduledAction.status == CLAIMED, col(ScheduledAction.lease_until) < now),
         )
+        if skip:
+            claimable = and_(claimable, col(ScheduledAction.team_id).not_in(skip))
         query = select(ScheduledAction).where(claimable).order_by(ScheduledAction.due_at, ScheduledAction.id).limit(limit)
         if engine.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)

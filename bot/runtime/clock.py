@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -26,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, RetryLater
 from bot.flows import FLOWS
 from bot.runtime.services import Services
+from bot.slack.rate_limits import scheduled_work
 from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.events import prune
@@ -37,6 +39,7 @@ HEARTBEAT_SECONDS = 60
 MAX_ATTEMPTS = 6
 BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(minutes=30)
+FAIR_SHARE = 2
 
 Handler = Callable[..., None]
 FailureHook = Callable[[Services, ScheduledAction, str], None]
@@ -118,6 +121,9 @@ class Clock:
         self.lease = lease
         self.max_attempts = max_attempts
         self.workers = workers or services.settings.compass_clock_workers
+        # Lanes of one workspace in flight while others have rows due: its deliveries mostly wait on its own
+        # Slack budget, and two keep that budget busy while one waits for Slack's answer.
+        self.fair_share = min(FAIR_SHARE, self.workers)
         self.handlers = delivery_handlers()
         self.on_failure = failure_hooks()
 
@@ -136,31 +142,63 @@ class Clock:
         return report
 
     def _deliver_due(self, pool: ThreadPoolExecutor, report: TickReport) -> None:
-        in_flight: set[Future] = set()
-        nothing_due = False
+        """Claim and deliver, fairly across workspaces: a workspace already holding ``fair_share`` lanes
+        (its deliveries waiting on its own Slack budget) gets no more threads while another workspace has
+        rows due, so one big wave never keeps the threads from the others; when no other workspace has
+        anything due it may take them all."""
+        running: dict[Future, str] = {}  # each running lane's workspace
+        waiting: dict[str, deque[list[ScheduledAction]]] = {}  # claimed lanes not yet started, by workspace
+        nothing_due, others_due = False, True
         try:
             while True:
-                if not nothing_due and len(in_flight) < 2 * self.workers:
-                    rows = schedule.claim_due(self.services.engine, worker_id=self.worker_id, lease=self.lease, limit=self.batch)
+                if not nothing_due:
+                    rows, others_due = self._claim(running, waiting, others_due)
                     if rows:
-                        in_flight.update(pool.submit(self._deliver_lane, lane, report) for lane in in_lanes(rows))
+                        for lane in in_lanes(rows):
+                            waiting.setdefault(lane[0].team_id, deque()).append(lane)
                         continue
                     nothing_due = True
-                if not in_flight:
+                while len(running) < self.workers and waiting:
+                    counts = Counter(running.values())
+                    team = min(waiting, key=lambda t: counts[t])  # the workspace with the fewest deliveries running
+                    if counts[team] >= self.fair_share and others_due:
+                        break  # keep the thread for a workspace with rows due
+                    running[pool.submit(self._deliver_lane, waiting[team].popleft(), report)] = team
+                    if not waiting[team]:
+                        del waiting[team]
+                if not running:
                     return
-                _, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del running[future]
                 # A finished delivery may have scheduled a follow-up that is due at once.
                 nothing_due = False
         finally:
-            # Everything claimed is finished (or handed back by its lease) before the tick ends.
-            wait(in_flight)
+            # Everything started is finished before the tick ends; lanes claimed but not started (only
+            # when an error got here first) go back to the schedule when their lease ends.
+            wait(list(running))
+
+    def _claim(self, running: dict[Future, str], waiting: dict[str, deque], others_due: bool) -> tuple[list[ScheduledAction], bool]:
+        """Rows to deliver (at most two lanes per thread held), and whether a workspace not yet at its share has rows due."""
+        held = Counter(running.values()) + Counter({team: len(lanes) for team, lanes in waiting.items()})
+        busy = [team for team, lanes in held.items() if lanes >= self.fair_share]
+        engine, rows = self.services.engine, []
+        if busy and sum(held.values()) - sum(held[team] for team in busy) < self.workers:
+            rows = schedule.claim_due(engine, worker_id=self.worker_id, lease=self.lease, limit=self.batch, skip_teams=busy)
+            others_due = bool(rows)
+        room = 2 * self.workers - sum(held.values())
+        if not rows and room > 0:
+            rows = schedule.claim_due(engine, worker_id=self.worker_id, lease=self.lease, limit=min(self.batch, room))
+        return rows, others_due
 
     def _deliver_lane(self, lane: list[ScheduledAction], report: TickReport) -> None:
-        for row in lane:
-            try:
-                self._deliver(row, report)
-            except Exception:  # noqa: BLE001 - e.g. the database went away while recording the outcome
-                log.exception("clock: could not finish %s; its lease will hand it back", row.key)
+        # Scheduled work: its Slack calls leave a reserve of each budget for people clicking now.
+        with scheduled_work():
+            for row in lane:
+                try:
+                    self._deliver(row, report)
+                except Exception:  # noqa: BLE001 - e.g. the database went away while recording the outcome
+                    log.exception("clock: could not finish %s; its lease will hand it back", row.key)
 
     def _deliver(self, row: ScheduledAction, report: TickReport) -> None:
         engine = self.services.engine

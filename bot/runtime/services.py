@@ -22,6 +22,7 @@ from bot.domain.curriculum import Catalogue, load_catalogue
 from bot.slack.rate_limits import SlackRateLimiter
 from bot.slack.client import configure_rate_limits, make_client, rate_limiter
 from storage.db import make_engine
+from storage.rate_budgets import SharedBuckets
 from storage.models import Role
 from storage.roles import grant_admin
 from storage.workspaces import installation_of, remember_installation
@@ -121,6 +122,19 @@ class SlackClients:
         return refreshed
 
 
+def limiter_for(engine: Engine, current: SlackRateLimiter, posts_per_minute: float) -> SlackRateLimiter:
+    """The limiter this process should use: on PostgreSQL the budget every process shares, else its own.
+
+    Keeps ``current`` when it already fits (its scale, which tests and benchmarks set, carries over)."""
+    shared = engine.dialect.name == "postgresql"
+    if current.posts_per_minute == posts_per_minute and current.shared == shared and (
+            not shared or getattr(current.store, "engine", None) is engine):
+        return current
+    store = SharedBuckets(engine) if shared else None
+    return SlackRateLimiter(posts_per_minute=posts_per_minute, scale=current.scale, headroom=current.headroom,
+                            reserve=current.reserve, store=store)
+
+
 def _expiring(expires_at: datetime | None) -> bool:
     return expires_at is not None and expires_at - timedelta(minutes=ROTATE_MINUTES_BEFORE_EXPIRY) <= datetime.now(timezone.utc)
 
@@ -133,8 +147,7 @@ class Services:
 
     def __post_init__(self) -> None:
         self.clients = SlackClients(self.settings, self.engine)
-        if rate_limiter().posts_per_minute != self.settings.compass_posts_per_minute:
-            configure_rate_limits(SlackRateLimiter(posts_per_minute=self.settings.compass_posts_per_minute))
+        configure_rate_limits(limiter_for(self.engine, rate_limiter(), self.settings.compass_posts_per_minute))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":

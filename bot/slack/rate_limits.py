@@ -4,17 +4,31 @@ Slack allows each method a number of calls per minute per workspace by tier
 (docs.slack.dev/apis/web-api/rate-limits), with bursts. chat.postMessage is special:
 about one message per second per channel, plus a workspace-wide budget that Slack does
 not publish (a setting here, default 300 a minute). The limiter keeps a token bucket per
-(workspace token, method) and per (token, channel) for posts; ``acquire`` blocks until
+(workspace, method) and per (workspace, channel) for posts; ``acquire`` blocks until
 every bucket the call needs has a token, so concurrent senders share one budget and
 429s stay rare (the retry handlers honour ``Retry-After`` for the rest).
+
+Where the buckets live is the limiter's ``store``: in this process's memory
+(:class:`MemoryBuckets`, one process per workspace, as on SQLite), or in a table every
+process shares (``storage.rate_budgets.SharedBuckets`` on PostgreSQL), because Slack counts
+calls per app per workspace, whichever process sends them.
+
+Interactive work goes first: a call made inside :func:`scheduled_work` (the clock's
+deliveries) takes a token only while the bucket keeps ``SCHEDULED_RESERVE`` of its burst
+for people waiting on an answer (ephemeral replies, modals, Home), so a wave never empties
+the budget a person's click needs. Workspaces never share a bucket: a big workspace's wave
+waits on its own budget only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator, Protocol, Sequence
 
 TIER_CALLS_PER_MINUTE = {1: 1, 2: 20, 3: 50, 4: 100}
 
@@ -97,6 +111,71 @@ def budgets_for(method: str, *, posts_per_minute: float, scale: float = 1.0) -> 
     return [("workspace", max(1.0, per_minute), per_minute / 60)]
 
 
+# The share of a workspace bucket's burst that scheduled work leaves for interactive calls.
+SCHEDULED_RESERVE = 0.1
+
+_scheduled: ContextVar[bool] = ContextVar("compass_scheduled_work", default=False)
+
+
+@contextmanager
+def scheduled_work() -> Iterator[None]:
+    """Calls made inside are scheduled work (a wave of posts): they leave a reserve for interactive ones."""
+    token = _scheduled.set(True)
+    try:
+        yield
+    finally:
+        _scheduled.reset(token)
+
+
+def is_scheduled_work() -> bool:
+    return _scheduled.get()
+
+
+# (key, capacity, tokens per second, tokens that must be left after this call)
+Bucket = tuple[str, float, float, float]
+
+
+class BucketStore(Protocol):
+    def try_take(self, buckets: Sequence[Bucket]) -> float:
+        """Spend one token of every bucket if each has room; 0 if granted, else the seconds to wait."""
+
+
+def bucket_wait(tokens: float, updated: float, bucket: Bucket, now: float) -> tuple[float, float]:
+    """(tokens after refilling to ``now``, seconds until the bucket can give one and keep its reserve)."""
+    _, capacity, per_second, reserve = bucket
+    tokens = min(capacity, tokens + max(0.0, now - updated) * per_second)
+    need = 1.0 + reserve
+    # The tolerance stops float rounding from asking for waits too small to advance the clock.
+    return tokens, 0.0 if tokens >= need - 1e-9 else (need - tokens) / per_second
+
+
+class MemoryBuckets:
+    """Token buckets in this process's memory: the whole budget when one process calls Slack."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated)
+        self._lock = threading.Lock()
+
+    def try_take(self, buckets: Sequence[Bucket]) -> float:
+        with self._lock:
+            now = self._clock()
+            refilled = []
+            for bucket in buckets:
+                tokens, updated = self._state.get(bucket[0], (bucket[1], now))
+                refilled.append(bucket_wait(tokens, updated, bucket, now))
+            wait = max((w for _, w in refilled), default=0.0)
+            if wait == 0.0:
+                for bucket, (tokens, _) in zip(buckets, refilled):
+                    self._state[bucket[0]] = (tokens - 1, now)
+            return wait
+
+
+def workspace_key(token: str) -> str:
+    """A bucket key for a workspace's token that does not store the token."""
+    return hashlib.sha256(token.encode()).hexdigest()[:20] if token else ""
+
+
 class SlackRateLimiter:
     """Blocks each call until its method's (and, for posts, its channel's) budget has room."""
 
@@ -108,40 +187,45 @@ class SlackRateLimiter:
         headroom: float = HEADROOM,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        store: BucketStore | None = None,
+        reserve: float = SCHEDULED_RESERVE,
     ):
         if scale <= 0 or posts_per_minute <= 0:
             raise ValueError("rate-limit budgets must be positive")
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
+        if not 0 <= reserve < 1:
+            raise ValueError("reserve must be in [0, 1)")
         self.headroom = headroom
         self.posts_per_minute = posts_per_minute
         self.scale = scale
-        self._clock = clock
+        self.reserve = reserve
         self._sleep = sleep
-        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
-        self._lock = threading.Lock()
+        self.store: BucketStore = store if store is not None else MemoryBuckets(clock)
+
+    @property
+    def shared(self) -> bool:
+        return not isinstance(self.store, MemoryBuckets)
 
     def acquire(self, method: str, *, workspace: str = "", channel: str | None = None) -> float:
         """Wait for room, spend it, and return the seconds waited."""
+        buckets = self.buckets_for(method, workspace, channel, scheduled=is_scheduled_work())
+        if not buckets:
+            return 0.0
         waited = 0.0
         while True:
-            with self._lock:
-                now = self._clock()
-                buckets = self._buckets_for(method, workspace, channel, now)
-                wait = max((bucket.wait_for_one(now) for bucket in buckets), default=0.0)
-                if wait == 0.0:
-                    for bucket in buckets:
-                        bucket.tokens -= 1
-                    return waited
+            wait = self.store.try_take(buckets)
+            if wait == 0.0:
+                return waited
             self._sleep(wait)
             waited += wait
 
-    def _buckets_for(self, method: str, workspace: str, channel: str | None, now: float) -> list[TokenBucket]:
+    def buckets_for(self, method: str, workspace: str, channel: str | None, *, scheduled: bool = False) -> list[Bucket]:
+        key = workspace_key(workspace)
         buckets = []
         for scope, capacity, per_second in budgets_for(method, posts_per_minute=self.posts_per_minute, scale=self.scale):
-            key = (workspace, method, (channel or "") if scope == "channel" else "*")
-            bucket = self._buckets.get(key)
-            if bucket is None:
-                bucket = self._buckets[key] = TokenBucket(capacity, per_second * self.headroom, capacity, now)
-            buckets.append(bucket)
+            where = f"{key}:{method}:" + ((channel or "") if scope == "channel" else "*")
+            # Only a workspace-wide bucket keeps a reserve: a channel's one post a second is that channel's.
+            reserve = float(int(capacity * self.reserve)) if scheduled and scope == "workspace" else 0.0
+            buckets.append((where, capacity, per_second * self.headroom, reserve))
         return buckets

@@ -4,7 +4,9 @@ Each tier allows a number of calls per minute per workspace (docs.slack.dev/apis
 with bursts up to that number: a token bucket per method refilled at the tier's
 rate. chat.postMessage is special: about one message per second per channel, plus
 a workspace-wide budget that Slack does not publish, so it is a setting here.
-``scale`` multiplies every budget so benchmarks can run many calls quickly.
+``scale`` multiplies every budget so benchmarks can run many calls quickly. Budgets are kept per
+``workspace`` (the server passes the calling token: one token per workspace, as a benchmark
+of many workspaces sets them up with ``SlackStandIn.add_workspace_token``).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class RateLimits:
     def __post_init__(self) -> None:
         if self.scale <= 0:
             raise ValueError("scale must be positive")
-        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self._lock = threading.Lock()
 
     @property
@@ -50,17 +52,17 @@ class RateLimits:
             self._buckets.clear()
             self.rejected.clear()
 
-    def admit(self, method: str, *, channel: str | None = None) -> int | None:
+    def admit(self, method: str, *, channel: str | None = None, workspace: str = "") -> int | None:
         """Account for one call; None if allowed, else the whole seconds for ``Retry-After``."""
         now = (self.clock or time.monotonic)()
         with self._lock:
-            waits = [wait for wait in self._spend(method, channel, now) if wait is not None]
+            waits = [wait for wait in self._spend(method, channel, now, workspace) if wait is not None]
             if not waits:
                 return None
             self.rejected[method] += 1
             return max(1, math.ceil(max(waits)))
 
-    def _spend(self, method: str, channel: str | None, now: float) -> list[float | None]:
+    def _spend(self, method: str, channel: str | None, now: float, workspace: str) -> list[float | None]:
         budgets: list[tuple[tuple[str, str], float, float]] = []  # (key, capacity, refill per second)
         if method == POST_MESSAGE:
             per_second = self.post_message_per_channel_per_second * self.scale
@@ -74,7 +76,7 @@ class RateLimits:
                 return []
             per_minute = self.tier_calls_per_minute[tier] * self.scale
             budgets.append(((method, "*"), max(1.0, per_minute), per_minute / 60))
-        buckets = [self._bucket(key, capacity, rate, now) for key, capacity, rate in budgets]
+        buckets = [self._bucket((workspace, *key), capacity, rate, now) for key, capacity, rate in budgets]
         # Only spend when every budget has room, so a rejected call costs nothing.
         waits = [bucket.take(now) for bucket in buckets]
         if any(wait is not None for wait in waits):
@@ -83,7 +85,7 @@ class RateLimits:
                     bucket.tokens += 1
         return waits
 
-    def _bucket(self, key: tuple[str, str], capacity: float, per_second: float, now: float) -> TokenBucket:
+    def _bucket(self, key: tuple[str, str, str], capacity: float, per_second: float, now: float) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = TokenBucket(capacity, per_second, capacity, now)

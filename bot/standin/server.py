@@ -229,6 +229,12 @@ class SlackStandIn:
     def bot_token(self) -> str:
         return self._ws.bot_token
 
+    def add_workspace_token(self, token: str, team_id: str) -> None:
+        """Accept ``token`` as the bot token of another workspace, ``team_id``, of the same Grid: its calls
+        see this stand-in's users and channels but spend that workspace's rate budget."""
+        with self._ws.lock:
+            self._ws.workspace_tokens[token] = team_id
+
     @property
     def trigger_ttl(self) -> float:
         """Seconds a trigger_id stays valid (Slack: 3)."""
@@ -519,14 +525,14 @@ class SlackStandIn:
                 return _json_answer(200, {"ok": False, "error": "not_authed"})
             if call.token in ws.token_expiry and ws.token_expiry[call.token] <= ws.now():
                 return _json_answer(200, {"ok": False, "error": "token_expired"})
-            if call.token != ws.bot_token and call.token not in ws.token_expiry:
+            if call.token != ws.bot_token and call.token not in ws.token_expiry and call.token not in ws.workspace_tokens:
                 return _json_answer(200, {"ok": False, "error": "invalid_auth"})
             refusal = missing_scope(ws, call.method, call.args)
             if refusal is not None:
                 return _json_answer(200, refusal)
             if self.rate_limits is not None:
                 channel = ws.resolve_channel_id(call.args.get("channel")) if call.method == POST_MESSAGE else None
-                wait = self.rate_limits.admit(call.method, channel=channel)
+                wait = self.rate_limits.admit(call.method, channel=channel, workspace=ws.workspace_tokens.get(call.token, ""))
                 if wait is not None:
                     return _json_answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)})
             try:

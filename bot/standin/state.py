@@ -154,6 +154,7 @@ class Workspace:
         self.refresh_tokens: dict[str, str] = {}  # refresh token -> the access token it replaces
         self.app_token = ""  # Socket Mode: the app-level token apps.connections.open accepts, and the URL it answers
         self.socket_mode_url = ""
+        self.workspace_tokens: dict[str, str] = {}  # bot token of another workspace -> its team ID (rate budgets)
         self.users: dict[str, dict[str, Any]] = {}
         self._user_seeds: dict[str, dict[str, Any]] = {}
         self._channel_seeds: list[Conversation] = []

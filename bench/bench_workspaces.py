@@ -1,0 +1,415 @@
+"""A whole health system: many workspaces, 1, 2 and 4 clock processes and one web process, one Slack budget each.
+
+Run from the project root (PostgreSQL: several clocks are a PostgreSQL deployment)::
+
+    .venv/bin/python bench/bench_workspaces.py --database-url postgresql://postgres@127.0.0.1:5432/bench_ws
+        [--workspaces 20] [--members 2500] [--clocks 1,2,4] [--scale 4] [--latency 0.05] [--workers N]
+        [--click-rate 2]
+
+Seeds ``--workspaces`` workspaces (one Grid, an OAuth installation and bot token each) of
+``--members`` members in groups of 7 and 8 whose second session ended two hours ago: one
+post-session wave owes every group its attendance check (a DM to the lead) and every member
+the pulse survey that follows each second session (a DM each). The Slack stand-in answers
+after ``--latency`` seconds and enforces each workspace's tiers on its own (chat.postMessage:
+one a second per channel, 300 a minute per workspace, every other method by tier), all
+scaled by ``--scale`` on both sides so a run takes minutes. For each clock count it starts
+that many ``Clock`` processes (the bot's own, ``--workers`` threads each) and one
+``compass-bot serve --no-clock`` process that answers a button click every
+1/``--click-rate`` seconds during the wave (signed as Slack signs it, answered at its
+``response_url``).
+
+Baseline, measured on the same calls in the same run: the rate-limit bound of the busiest
+workspace, ``max(0, calls - burst) / rate`` for its busiest budget (the time a perfect
+sender needs). It prints wall time ÷ that bound (target ≤ 1.05 with 2 and 4 clocks), the
+share of calls answered 429 (target < 0.5%), whether every due action was delivered exactly
+once (checked: every row done, one message per action and recipient, none twice), p99 time to
+acknowledge a click and to answer it at its response_url during the wave (target < 300 ms),
+and the clock processes' CPU per post. It says what set the pace: the clocks' CPU where they were
+busy more than 80% of the wall time on the cores they could use, Slack's budgets where the ratio is
+within 1.05, and otherwise waiting with CPU to spare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import httpx  # noqa: E402
+from slack_sdk.oauth.installation_store import Installation  # noqa: E402
+from slack_sdk.signature import SignatureVerifier  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+from sqlmodel import Session, SQLModel, select  # noqa: E402
+
+from bench_ack_latency import free_port, percentile  # noqa: E402
+from bot.domain import group_series as gs  # noqa: E402
+from bot.domain.scheduling import SessionSlot  # noqa: E402
+from bot.runtime.services import ProgramInstallationStore  # noqa: E402
+from bot.slack.rate_limits import POST_MESSAGE, budgets_for  # noqa: E402
+from bot.standin import SlackStandIn  # noqa: E402
+from bot.standin.ratelimits import RateLimits  # noqa: E402
+from storage import groups as store  # noqa: E402
+from storage import schedule  # noqa: E402
+from storage.db import make_engine, session_scope, utcnow  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+from storage.models import Member, ScheduledAction  # noqa: E402
+from storage.workspaces import ensure_workspace  # noqa: E402
+
+TZ = "America/Chicago"
+POSTS_PER_MINUTE = 300
+SECRET = "bench-secret"
+CLIENT_ID, CLIENT_SECRET = "1111.2222", "bench-client-secret"
+
+CLOCK = """
+import json, os, sys, time
+config = json.loads(sys.argv[1])
+from bot.runtime.clock import Clock
+from bot.runtime.settings import load_settings
+from bot.runtime.services import Services
+from bot.slack.client import configure_rate_limits
+from bot.slack.rate_limits import SlackRateLimiter
+from storage.rate_budgets import SharedBuckets
+from storage.db import utcnow
+from sqlalchemy import text
+
+settings = load_settings()
+services = Services.from_settings(settings)
+configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_per_minute, scale=config["scale"],
+                                       store=SharedBuckets(services.engine)))
+clock = Clock(services, worker_id=config["id"], batch=config["batch"])
+open(config["ready"], "w").close()
+while not os.path.exists(config["go"]):
+    time.sleep(0.005)
+delivered = 0
+while True:
+    report = clock.tick()
+    delivered += report.delivered
+    if report.total():
+        continue
+    with services.engine.connect() as connection:
+        left = connection.execute(text("SELECT count(*) FROM scheduled_actions WHERE status IN ('pending', 'claimed') "
+                                       "AND due_at <= :now"), {"now": utcnow()}).scalar()
+    if not left:
+        break
+    time.sleep(0.1)
+print(json.dumps({"id": config["id"], "delivered": delivered}), flush=True)
+"""
+
+
+def group_sizes(members: int, groups: int) -> list[int]:
+    base, extra = divmod(members, groups)
+    return [base + 1 if g < extra else base for g in range(groups)]
+
+
+def team_of(w: int) -> str:
+    return f"T{w:03d}BENCH"
+
+
+def token_of(w: int) -> str:
+    return f"xoxb-bench-{w:03d}"
+
+
+def reset(engine) -> None:  # noqa: ANN001
+    names = [t.name for t in SQLModel.metadata.sorted_tables]
+    with engine.begin() as connection:
+        existing = {row[0] for row in connection.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))}
+        tables = [f'"{n}"' for n in names if n in existing] + [f'"{n}"' for n in sorted(existing) if n.startswith("slack_")]
+        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+def seed(engine, standin: SlackStandIn, workspaces: int, members: int) -> int:  # noqa: ANN001
+    """Every workspace's groups with their second session two hours ago; returns the actions due."""
+    installations = ProgramInstallationStore(client_id=CLIENT_ID, engine=engine)
+    installations.create_tables()
+    now = utcnow()
+    second_start = (now - gs.ATTENDANCE_AFTER - timedelta(minutes=1)).replace(microsecond=0)
+    local = second_start.astimezone(ZoneInfo(TZ))
+    due = 0
+    for w in range(workspaces):
+        team = team_of(w)
+        standin.add_workspace_token(token_of(w), team)
+        installations.save(Installation(app_id="A0COMPASS", team_id=team, bot_token=token_of(w), bot_id="B0BENCH",
+                                        bot_user_id="UBOT", user_id=f"U{w:03d}ADMIN", installed_at=time.time()))
+        with session_scope(engine) as session:
+            ensure_workspace(session, team_id=team)
+            for g, size in enumerate(group_sizes(members, max(1, members // 7))):
+                people = [f"U{w:03d}{g:04d}{m}" for m in range(size)]
+                for user_id in people:
+                    standin.add_user(user_id, tz=TZ)
+                    session.add(Member(team_id=team, slack_user_id=user_id, status="active", consented_at=now, created_at=now,
+                                       updated_at=now, timezone=TZ, stage="attending"))
+                channel = standin.add_channel(f"compass-{w:03d}-{g:04d}", is_private=True, members=["UBOT", *people])
+                group = store.create_group(session, team_id=team, name=f"Bench {w}-{g}", cohort="bench", mode="mixed",
+                                           audience="all", timezone=TZ, lead_user_id=people[0], member_ids=people, now=now)
+                group.channel_id, group.status = channel, "active"
+                group.weekday, group.local_time = local.weekday(), f"{local:%H:%M}"
+                slots = [SessionSlot(n + 1, second_start + timedelta(days=14 * (n - 1)),
+                                     (local + timedelta(days=14 * (n - 1))).date()) for n in range(12)]
+                rows = store.save_sessions(session, group_id=group.id, cycle=1, slots=slots)
+                rows[0].status = "held"
+                for action in gs.planned_actions(group.id, 1, slots):
+                    if action.due_at <= now and action.kind in (gs.ATTENDANCE_KIND, gs.PULSE_KIND) and action.due_at > second_start:
+                        schedule.schedule(session, key=action.key, kind=action.kind, due_at=action.due_at, team_id=team,
+                                          payload=action.payload)
+                        due += 1
+    return due
+
+
+def busiest_bound(calls, tokens: dict[str, str], scale: float) -> tuple[float, str]:  # noqa: ANN001
+    """The rate-limit bound of the busiest workspace: the largest ``max(0, calls - burst) / rate`` of any budget."""
+    spent: Counter = Counter()
+    shape: dict[tuple, tuple[float, float]] = {}
+    for call in calls:
+        channel = call.args.get("channel") if call.method == POST_MESSAGE else None
+        for scope, capacity, per_second in budgets_for(call.method, posts_per_minute=POSTS_PER_MINUTE, scale=scale):
+            key = (tokens.get(call.token or "", "?"), call.method, channel if scope == "channel" else "*")
+            spent[key] += 1
+            shape[key] = (capacity, per_second)
+    best, binding = 0.0, "none"
+    for key, count in spent.items():
+        capacity, per_second = shape[key]
+        needed = max(0.0, count - capacity) / per_second
+        if needed > best:
+            best, binding = needed, f"{key[0]} {key[1]} {'workspace' if key[2] == '*' else 'channel'}: {count} calls"
+    return best, binding
+
+
+class Clicks:
+    """Button clicks on the web process during the wave: time to the HTTP acknowledgement and to the response_url answer."""
+
+    def __init__(self, url: str, rate: float, workspaces: int):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.url, self.rate, self.workspaces = url, rate, workspaces
+        self.sent: dict[int, float] = {}
+        self.acked: list[float] = []
+        self.answered: list[float] = []
+        self.failed = 0
+        self._stop = threading.Event()
+        clicks = self
+
+        class Sink(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                serial = int(self.path.rsplit("/", 1)[1])
+                clicks.answered.append(time.perf_counter() - clicks.sent[serial])
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args) -> None:  # noqa: ANN002
+                pass
+
+        self._sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+        self._sink.daemon_threads = True
+        threading.Thread(target=self._sink.serve_forever, daemon=True).start()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _payload(self, serial: int) -> tuple[str, dict]:
+        team, user = team_of(serial % self.workspaces), f"U{serial:08d}"
+        payload = {"type": "block_actions", "team": {"id": team, "domain": "bench"},
+                   "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
+                   "api_app_id": "A0COMPASS", "trigger_id": f"{serial}.1.bench",
+                   "response_url": f"http://127.0.0.1:{self._sink.server_address[1]}/response/{serial}",
+                   "container": {"type": "message", "channel_id": "C0BENCH", "message_ts": "1.0"},
+                   "channel": {"id": "C0BENCH"}, "message": {"ts": "1.0"},
+                   "actions": [{"type": "button", "action_id": "forget_me_cancel", "block_id": "forget_me", "value": "cancel",
+                                "action_ts": f"{time.time():.6f}"}]}
+        body = urlencode({"payload": json.dumps(payload)})
+        ts = str(int(time.time()))
+        headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+                   "X-Slack-Signature": SignatureVerifier(SECRET).generate_signature(timestamp=ts, body=body)}
+        return body, headers
+
+    def _run(self) -> None:
+        serial = 0
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                serial += 1
+                body, headers = self._payload(serial)
+                self.sent[serial] = started = time.perf_counter()
+                try:
+                    response = client.post(f"{self.url}/slack/events", content=body, headers=headers)
+                    if response.status_code == 200:
+                        self.acked.append(time.perf_counter() - started)
+                    else:
+                        self.failed += 1
+                except httpx.HTTPError:
+                    self.failed += 1
+                self._stop.wait(max(0.0, 1 / self.rate - (time.perf_counter() - started)))
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        time.sleep(0.5)  # the last answers
+        self._sink.shutdown()
+
+
+def environment(standin: SlackStandIn, url: str, workers: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COMPASS_", "DATABASE_URL"))}
+    env.update(SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=standin.url, SLACK_CLIENT_ID=CLIENT_ID,
+               SLACK_CLIENT_SECRET=CLIENT_SECRET, DATABASE_URL=url, COMPASS_POSTS_PER_MINUTE=str(POSTS_PER_MINUTE),
+               COMPASS_CLOCK_WORKERS=str(workers), PYTHONPATH=str(ROOT))
+    return env
+
+
+def exactly_once(engine, standin: SlackStandIn) -> tuple[bool, str]:  # noqa: ANN001
+    """Every due row done, and one message per delivered action and recipient; none twice, none missing."""
+    with Session(engine) as session:
+        rows = list(session.exec(select(ScheduledAction).where(ScheduledAction.due_at <= utcnow())))
+    statuses = Counter(row.status for row in rows)
+    posts = Counter()
+    for call in standin.calls_to(POST_MESSAGE):
+        if call.status == 200 and call.response and call.response.get("ok"):
+            metadata = call.args.get("metadata")
+            metadata = json.loads(metadata) if isinstance(metadata, str) else (metadata or {})
+            key = (metadata.get("event_payload") or {}).get("key", "")
+            posts[(key, call.args.get("channel"))] += 1
+    keys = {key for key, _ in posts}
+    done = {row.key for row in rows if row.status == "done"}
+    twice = sum(1 for count in posts.values() if count > 1)
+    missing = len(done - keys)
+    ok = statuses.keys() <= {"done"} and twice == 0 and missing == 0 and all(row.attempts == 1 for row in rows)
+    return ok, f"rows {dict(statuses)}, {sum(posts.values())} posts, {twice} sent twice, {missing} actions without a post"
+
+
+def workers_for(args: argparse.Namespace, clocks: int) -> int:
+    return args.workers or max(8, min(24, -(-12 * args.workspaces // (10 * clocks))))
+
+
+def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
+    engine = make_engine(args.database_url)
+    upgrade(engine)
+    reset(engine)
+    with SlackStandIn(team_id=team_of(0), bot_token="xoxb-unused", bot_user_id="UBOT") as standin:
+        started = time.perf_counter()
+        due = seed(engine, standin, args.workspaces, args.members)
+        print(f"  seeded {args.workspaces} x {args.members} members, {due} actions due, in {time.perf_counter() - started:.0f} s",
+              flush=True)
+        standin.latency = args.latency
+        standin.rate_limits = RateLimits(scale=args.scale, post_message_per_minute=POSTS_PER_MINUTE)
+        env = environment(standin, args.database_url, workers_for(args, clocks))
+        port = free_port()
+        web_log = open(workdir / f"web-{clocks}.log", "w")  # noqa: SIM115
+        web = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--no-clock", "--host", "127.0.0.1"],
+                               env={**env, "PORT": str(port)}, cwd=ROOT, stdout=web_log, stderr=subprocess.STDOUT)
+        go = workdir / f"go-{clocks}"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        procs = []
+        for n in range(clocks):
+            config = {"id": f"clock-{n}", "scale": args.scale, "batch": 10, "go": str(go),
+                      "ready": str(workdir / f"ready-{clocks}-{n}")}
+            procs.append(subprocess.Popen([sys.executable, "-c", CLOCK, json.dumps(config)], env=env, cwd=ROOT,
+                                          stdout=subprocess.PIPE, stderr=open(workdir / f"clock-{clocks}-{n}.log", "w"), text=True))
+        deadline = time.monotonic() + 120
+        while not all((workdir / f"ready-{clocks}-{n}").exists() for n in range(clocks)):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                raise SystemExit(f"a clock did not start; see {workdir}")
+            time.sleep(0.05)
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if web.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the web process did not start; see {workdir}")
+            time.sleep(0.1)
+        clicks = Clicks(f"http://127.0.0.1:{port}", args.click_rate, args.workspaces)
+        first_call = len(standin.calls)
+        go_at = time.time()
+        go.touch()
+        clicks.start()
+        delivered = 0
+        for proc in procs:
+            out, _ = proc.communicate(timeout=3600)
+            if proc.returncode != 0:
+                raise SystemExit(f"a clock failed; see {workdir}")
+            delivered += json.loads(out.strip().splitlines()[-1])["delivered"]
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        clicks.stop()
+        web.terminate()
+        web.wait(timeout=30)
+        web_log.close()
+        calls = [c for c in standin.calls[first_call:] if c.status is not None]
+        limited = sum(1 for c in calls if c.status == 429)
+        posts = [c for c in calls if c.method == POST_MESSAGE and c.status == 200]
+        wall = max(c.at for c in posts) - go_at
+        tokens = {token_of(w): team_of(w) for w in range(args.workspaces)}
+        bound, binding = busiest_bound([c for c in calls if c.status != 429], tokens, args.scale)
+        once, detail = exactly_once(engine, standin)
+        cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    engine.dispose()
+    return {"clocks": clocks, "due": due, "delivered": delivered, "wall": wall, "bound": bound, "binding": binding,
+            "calls": len(calls), "limited": limited, "once": once, "detail": detail, "posts": len(posts),
+            "cpu": cpu, "ack_p99": percentile(clicks.acked, 0.99) if clicks.acked else float("nan"),
+            "answer_p99": percentile(clicks.answered, 0.99) if clicks.answered else float("nan"),
+            "clicks": len(clicks.sent), "answered": len(clicks.answered), "click_failures": clicks.failed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True, help="an empty PostgreSQL database")
+    parser.add_argument("--workspaces", type=int, default=20)
+    parser.add_argument("--members", type=int, default=2500, help="members per workspace")
+    parser.add_argument("--clocks", default="1,2,4")
+    parser.add_argument("--scale", type=float, default=4.0, help="every budget times this, on both sides")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds the stand-in takes to answer")
+    # A delivery thread waits while its workspace's budget is empty, so the clocks together need about one
+    # thread per workspace with a wave to keep every budget busy (24 at most: the engine's pool is 25).
+    parser.add_argument("--workers", type=int, help="delivery threads per clock (default: 1.2 per workspace over the clocks, 8 to 24)")
+    # Bolt authorizes every request of an OAuth app with an auth.test call (it keeps no cache), outside the
+    # bot's limiter: keep clicks under the workspaces' auth.test budget (Tier 4: 100 a minute, times --scale).
+    parser.add_argument("--click-rate", type=float, default=2.0, help="button clicks a second during the wave, over all workspaces")
+    args = parser.parse_args()
+    if not args.database_url.startswith("postgresql"):
+        raise SystemExit("several clocks share a PostgreSQL database; give --database-url postgresql://...")
+    failed = False
+    cores = os.cpu_count() or 1
+    print(f"{args.workspaces} workspaces x {args.members} members, budgets x{args.scale:g}, stand-in latency "
+          f"{1000 * args.latency:.0f} ms, {cores} cores, load average {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for clocks in (int(n) for n in args.clocks.split(",")):
+            print(f"{clocks} clock process(es), {workers_for(args, clocks)} delivery threads each:", flush=True)
+            r = run(args, clocks, Path(tmp))
+            ratio = r["wall"] / r["bound"] if r["bound"] else float("inf")
+            busy = r["cpu"] / (r["wall"] * min(cores, clocks + 1))
+            failed |= not r["once"] or r["delivered"] != r["due"]
+            print(f"  wall {r['wall']:.1f} s; bound of the busiest workspace {r['bound']:.1f} s ({r['binding']}); "
+                  f"ratio {ratio:.3f} (target <= 1.05)")
+            print(f"  429s: {r['limited']} of {r['calls']} calls = {100 * r['limited'] / max(r['calls'], 1):.2f}% (target < 0.5%)")
+            print(f"  exactly once: {'yes' if r['once'] else 'NO'} ({r['delivered']} of {r['due']} actions delivered; {r['detail']})")
+            print(f"  clicks during the wave: {r['clicks']} sent, p99 ack {1000 * r['ack_p99']:.0f} ms, p99 answer "
+                  f"{1000 * r['answer_p99']:.0f} ms ({r['answered']} answered, {r['click_failures']} failed; target < 300 ms)")
+            print(f"  clock CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / max(r['posts'], 1):.2f} ms a post; clocks busy "
+                  f"{100 * busy:.0f}% of the cores they could use, load average {os.getloadavg()[0]:.1f}"
+                  + ("; the machine's CPU, not Slack, sets the pace" if busy > 0.8 else
+                     "; slower than the budgets, with CPU to spare: waiting (for a core on a loaded machine, or in the clock)"
+                     if ratio > 1.05 else "; Slack's budgets set the pace"), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Slack's budget of each workspace, kept in PostgreSQL so that every process draws from one.
+
+Slack counts an app's calls per workspace, whichever process sends them: with several web and
+clock processes each keeping its own buckets, N processes could send N times the budget and
+meet 429s. Here each token bucket is a row of ``rate_budget_buckets``. Taking a token is one
+short transaction: lock the call's rows (``FOR UPDATE``, in key order so two calls never wait
+on each other crosswise), refill them to the database server's clock (one clock for every
+process, so no skew between machines), and spend one token of each only if every one has room.
+A call that must wait holds no lock while it sleeps.
+
+If the database cannot be reached the process keeps going on buckets in its own memory at
+``fallback_share`` of the budget (a process-count change should set it to 1 / processes), and
+returns to the shared rows as soon as the database answers again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable, Sequence
+
+from sqlalchemy import Float, bindparam, cast, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from storage.models import RateBudgetBucket
+
+log = logging.getLogger(__name__)
+
+# (key, capacity, tokens per second, tokens that must be left after this call): as bot.slack.rate_limits.Bucket
+Bucket = tuple[str, float, float, float]
+
+_TABLE = RateBudgetBucket.__table__
+_NOW = cast(func.extract("epoch", func.clock_timestamp()), Float)
+_LOCKED = (select(_TABLE.c.key, _TABLE.c.tokens, _TABLE.c.updated, _NOW.label("now"))
+           .where(_TABLE.c.key.in_(bindparam("keys", expanding=True))).order_by(_TABLE.c.key).with_for_update())
+_SPEND = update(_TABLE).where(_TABLE.c.key == bindparam("k")).values(tokens=bindparam("t"), updated=bindparam("u"))
+
+
+def _refill(tokens: float, updated: float, bucket: Bucket, now: float) -> tuple[float, float]:
+    """(tokens at ``now``, seconds until the bucket gives one and keeps its reserve); as bot.slack.rate_limits.bucket_wait."""
+    _, capacity, per_second, reserve = bucket
+    tokens = min(capacity, tokens + max(0.0, now - updated) * per_second)
+    need = 1.0 + reserve
+    return tokens, 0.0 if tokens >= need - 1e-9 else (need - tokens) / per_second
+
+
+class SharedBuckets:
+    """Token buckets in a PostgreSQL table, shared by every process that uses the same database."""
+
+    def __init__(self, engine: Engine, *, fallback_share: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        if engine.dialect.name != "postgresql":
+            raise ValueError("shared rate budgets need PostgreSQL; one process on SQLite keeps them in memory")
+        if not 0 < fallback_share <= 1:
+            raise ValueError("fallback_share must be in (0, 1]")
+        self.engine = engine
+        self.fallback_share = fallback_share
+        self._clock = clock
+        self._local: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+        self._known: set[str] = set()
+        self.fallbacks = 0  # calls decided in memory because the database did not answer
+
+    def try_take(self, buckets: Sequence[Bucket]) -> float:
+        ordered = sorted(buckets, key=lambda bucket: bucket[0])
+        try:
+            return self._take_shared(ordered)
+        except SQLAlchemyError as exc:
+            self.fallbacks += 1
+            if self.fallbacks == 1 or self.fallbacks % 1000 == 0:
+                log.warning("rate budget: the database did not answer (%s); using %.0f%% of the budget in this process",
+                            type(exc).__name__, self.fallback_share * 100)
+            return self._take_local(ordered)
+
+    def _take_shared(self, buckets: Sequence[Bucket]) -> float:
+        keys = [bucket[0] for bucket in buckets]
+        if not self._known.issuperset(keys):
+            self._create(buckets)
+        with self.engine.begin() as connection:
+            rows = {row.key: row for row in connection.execute(_LOCKED, {"keys": keys})}
+            if len(rows) == len(keys):
+                now = next(iter(rows.values())).now
+                refilled = [_refill(rows[bucket[0]].tokens, rows[bucket[0]].updated, bucket, now) for bucket in buckets]
+                wait = max(w for _, w in refilled)
+                if wait == 0.0:
+                    connection.execute(_SPEND, [{"k": bucket[0], "t": tokens - 1, "u": now}
+                                                for bucket, (tokens, _) in zip(buckets, refilled)])
+                return wait
+        # The rows were removed since this process made them (a test emptied the table): make them again.
+        self._known.difference_update(keys)
+        return self._take_shared(buckets)
+
+    def _create(self, buckets: Sequence[Bucket]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(_TABLE).values(
+                [{"key": key, "tokens": capacity, "updated": _NOW} for key, capacity, _, _ in buckets]
+            ).on_conflict_do_nothing(index_elements=["key"]))
+        self._known.update(bucket[0] for bucket in buckets)
+
+    def _take_local(self, buckets: Sequence[Bucket]) -> float:
+        share = [(key, max(1.0, capacity * self.fallback_share), rate * self.fallback_share, reserve)
+                 for key, capacity, rate, reserve in buckets]
+        with self._lock:
+            now = self._clock()
+            refilled = [_refill(*self._local.get(bucket[0], (bucket[1], now)), bucket, now) for bucket in share]
+            wait = max(w for _, w in refilled)
+            if wait == 0.0:
+                for bucket, (tokens, _) in zip(share, refilled):
+                    self._local[bucket[0]] = (tokens - 1, now)
+            return wait
+
+    def forget(self) -> None:
+        """Empty the table (every workspace starts with a full burst); for tests and benchmarks."""
+        with self.engine.begin() as connection:
+            connection.execute(_TABLE.delete())
+        self._known.clear()

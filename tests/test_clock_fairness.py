@@ -1,0 +1,40 @@
+"""One workspace's wave never keeps the clock's threads from the others (bot/runtime/clock.py).
+
+Workspace A has many deliveries due first, each of which waits (as on its own exhausted Slack
+budget) until workspace B's one delivery has gone out, or gives up after a few seconds. A fair
+clock gives B a thread while A waits; one that fills every thread with A makes each of A's
+deliveries wait its whole time out first.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from bot.runtime.clock import Clock
+from storage import schedule
+from storage.db import session_scope, utcnow
+
+PATIENCE = 5.0  # seconds an A delivery waits for B
+
+
+def test_a_workspace_waiting_on_its_budget_leaves_threads_for_another(services):
+    now = utcnow()
+    with session_scope(services.engine) as session:
+        for n in range(12):
+            schedule.schedule(session, key=f"wave:a:{n}", kind="wave_a", due_at=now - timedelta(minutes=10, seconds=n),
+                              team_id="T0A", subject_user_id=f"UA{n:02d}")
+        schedule.schedule(session, key="wave:b:0", kind="wave_b", due_at=now - timedelta(minutes=1), team_id="T0B",
+                          subject_user_id="UB00")
+    b_sent = threading.Event()
+    waited_out: list[str] = []
+
+    def deliver_a(_services, _client, row, _payload) -> None:  # noqa: ANN001
+        if not b_sent.wait(PATIENCE):
+            waited_out.append(row.key)
+
+    clock = Clock(services, workers=2, batch=4)
+    clock.handlers = {"wave_a": deliver_a, "wave_b": lambda *_: b_sent.set()}
+    report = clock.tick()
+    assert report.delivered == 13
+    assert waited_out == []  # B went out while A's first deliveries waited

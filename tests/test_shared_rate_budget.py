@@ -1,0 +1,206 @@
+"""One Slack budget per workspace, shared by every process on PostgreSQL (storage/rate_budgets.py).
+
+The multi-process test starts real OS processes that each post through bot.slack.client.call to
+the stand-in, which enforces a channel's chat.postMessage budget and answers 429 beyond it:
+with the shared budget no call is refused; with a budget per process (as before) the processes
+together overrun it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+from sqlalchemy import create_engine
+
+from bot.runtime.services import Services, limiter_for
+from bot.slack.client import rate_limiter
+from bot.runtime.clock import Clock, TickReport
+from bot.slack.rate_limits import MemoryBuckets, SlackRateLimiter, is_scheduled_work, scheduled_work
+from bot.standin import RateLimits
+from storage.rate_budgets import SharedBuckets
+from tests.support.processes import ROOT, bot_env
+
+POSTS_PER_MINUTE = 300
+SCALE = 2  # one channel takes a burst of 2 posts, then 2 a second
+# The bot refills 20% below the stand-in's rate: on a loaded machine a call can reach the stand-in
+# tens of milliseconds earlier or later than its token was granted (the default 3% is 15 ms here).
+HEADROOM = 0.8
+PROCESSES = 3
+POSTS_EACH = 6  # 18 in all to one channel: 10 s at the channel's rate
+CHANNELS = 1
+
+POSTER = """
+import json, os, sys, time
+from concurrent.futures import ThreadPoolExecutor
+from bot.runtime.settings import load_settings
+from bot.runtime.services import Services
+from bot.slack.client import call, configure_rate_limits
+from bot.slack.rate_limits import SlackRateLimiter
+from storage.rate_budgets import SharedBuckets
+
+config = json.loads(sys.argv[1])
+services = Services.from_settings(load_settings())
+store = SharedBuckets(services.engine) if config["shared"] else None
+configure_rate_limits(SlackRateLimiter(posts_per_minute=config["per_minute"], scale=config["scale"], store=store,
+                                       headroom=config["headroom"]))
+client = services.clients.default
+open(config["ready"], "w").close()
+while not os.path.exists(config["go"]):
+    time.sleep(0.005)
+def post(n):
+    channel = config["channels"][(n + config["offset"]) % len(config["channels"])]
+    return call(client, "chat.postMessage", channel=channel, text=f"post {n}").ok
+
+with ThreadPoolExecutor(max_workers=4) as pool:  # as the clock's workers send
+    ok = sum(pool.map(post, range(config["posts"])))
+print(json.dumps({"ok": ok}), flush=True)
+"""
+
+
+def _postgres_only(engine) -> None:  # noqa: ANN001
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the shared budget lives in PostgreSQL; one process on SQLite keeps it in memory")
+
+
+def bucket(key: str, capacity: float, per_second: float, reserve: float = 0.0) -> tuple[str, float, float, float]:
+    return (key, capacity, per_second, reserve)
+
+
+def test_two_processes_draw_from_one_bucket(engine):
+    _postgres_only(engine)
+    first, second = SharedBuckets(engine), SharedBuckets(engine)  # as two processes would hold them
+    slow = [bucket("ws:conversations.create:*", 4, 0.001)]
+    assert [first.try_take(slow) for _ in range(2)] == [0.0, 0.0]
+    assert [second.try_take(slow) for _ in range(2)] == [0.0, 0.0]
+    assert second.try_take(slow) > 100  # the four tokens are spent, whoever spent them
+    assert first.try_take(slow) > 100
+    # Another workspace, or another method, has a budget of its own.
+    assert first.try_take([bucket("other:conversations.create:*", 4, 0.001)]) == 0.0
+
+
+def test_a_call_spends_nothing_unless_every_bucket_has_room(engine):
+    _postgres_only(engine)
+    store = SharedBuckets(engine)
+    channel, workspace = bucket("ws:chat.postMessage:C1", 1, 0.001), bucket("ws:chat.postMessage:*", 3, 0.001)
+    assert store.try_take([channel, workspace]) == 0.0
+    assert store.try_take([channel, workspace]) > 0  # the channel is empty ...
+    other = bucket("ws:chat.postMessage:C2", 1, 0.001)
+    assert store.try_take([other, workspace]) == 0.0  # ... so the workspace still had two
+    assert store.try_take([bucket("ws:chat.postMessage:C3", 1, 0.001), workspace]) == 0.0
+    assert store.try_take([bucket("ws:chat.postMessage:C4", 1, 0.001), workspace]) > 0
+
+
+def test_scheduled_work_leaves_the_reserve_to_interactive_calls(engine):
+    _postgres_only(engine)
+    # headroom 0.001: the buckets barely refill while the test runs
+    limiter = SlackRateLimiter(posts_per_minute=60, store=SharedBuckets(engine), reserve=0.2, headroom=0.001, sleep=_no_sleep)
+    wave = limiter.buckets_for("views.publish", "xoxb-1", None, scheduled=True)
+    interactive = limiter.buckets_for("views.publish", "xoxb-1", None)
+    assert wave[0][3] == 20 and interactive[0][3] == 0  # Tier 4: a burst of 100, 20 kept back
+    taken = 0
+    while limiter.store.try_take(wave) == 0.0:
+        taken += 1
+    assert taken == 80
+    assert [limiter.store.try_take(interactive) for _ in range(20)] == [0.0] * 20  # a person's Home never waits
+    assert limiter.store.try_take(interactive) > 0
+
+
+def test_calls_inside_scheduled_work_keep_a_reserve_of_the_workspace_budget():
+    seen = []
+    store = MemoryBuckets()
+    store.try_take = lambda buckets: seen.append([b[3] for b in buckets]) or 0.0  # type: ignore[method-assign]
+    limiter = SlackRateLimiter(store=store)
+    limiter.acquire("chat.postMessage", workspace="xoxb-1", channel="C1")
+    with scheduled_work():
+        limiter.acquire("chat.postMessage", workspace="xoxb-1", channel="C1")
+    limiter.acquire("chat.postMessage", workspace="xoxb-1", channel="C1")
+    # The channel's one post a second keeps no reserve; the workspace's 300 a minute keeps 30 from a wave.
+    assert seen == [[0.0, 0.0], [0.0, 30.0], [0.0, 0.0]]
+
+
+def test_the_clock_delivers_as_scheduled_work(monkeypatch, services):  # noqa: ANN001
+    seen = []
+    monkeypatch.setattr(Clock, "_deliver", lambda self, row, report: seen.append(is_scheduled_work()))
+    Clock(services, workers=1)._deliver_lane([object(), object()], TickReport())  # type: ignore[list-item]
+    assert seen == [True, True]
+    assert not is_scheduled_work()
+
+
+def test_services_share_the_budget_on_postgresql_and_keep_it_in_memory_on_sqlite(engine, settings):
+    services = Services(settings=settings, engine=engine)
+    assert rate_limiter().shared == (engine.dialect.name == "postgresql")
+    assert rate_limiter().scale == 10_000  # the scale a test or benchmark set carries over
+    assert limiter_for(engine, rate_limiter(), settings.compass_posts_per_minute) is rate_limiter()
+    assert services.engine is engine
+
+
+def test_an_unreachable_database_falls_back_to_a_share_of_the_budget_in_memory(engine):
+    _postgres_only(engine)
+    closed = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1})
+    store = SharedBuckets(closed, fallback_share=0.5)
+    taken = 0
+    while store.try_take([bucket("ws:users.list:*", 20, 0.001)]) == 0.0:
+        taken += 1
+    assert taken == 10 and store.fallbacks == 11
+
+
+def _no_sleep(_seconds: float) -> None:
+    raise AssertionError("this test never waits")
+
+
+def _post_from_processes(standin, database_url, tmp_path, *, shared: bool) -> tuple[int, int, float]:  # noqa: ANN001
+    standin.rate_limits = RateLimits(scale=SCALE, post_message_per_minute=POSTS_PER_MINUTE)
+    channels = [standin.add_channel(f"wave-{shared}-{n:02d}".lower(), members=["UBOT"]) for n in range(CHANNELS)]
+    env = bot_env(slack_api_url=standin.url, database_url=database_url)
+    go = tmp_path / f"go-{shared}"
+    workers = []
+    for n in range(PROCESSES):
+        config = {"shared": shared, "per_minute": POSTS_PER_MINUTE, "scale": SCALE, "headroom": HEADROOM, "posts": POSTS_EACH, "go": str(go),
+                  "channels": channels, "offset": n,
+                  "ready": str(tmp_path / f"ready-{shared}-{n}")}
+        workers.append(subprocess.Popen([sys.executable, "-c", POSTER, json.dumps(config)], env=env, cwd=ROOT,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{shared}-{n}").exists() for n in range(PROCESSES)):  # all started ...
+        assert time.monotonic() < deadline and all(worker.poll() is None for worker in workers)
+        time.sleep(0.05)
+    go.touch()  # ... then they post together
+    delivered = 0
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err[-3000:]
+        delivered += json.loads(out.strip().splitlines()[-1])["ok"]
+    posts = [call.at for call in standin.calls_to("chat.postMessage") if call.args.get("channel") in channels]
+    elapsed = max(posts) - min(posts)  # from the first post the stand-in saw to the last
+    print(f"\nshared={shared}: {delivered} posts in {elapsed:.1f}s, {standin.rate_limits.rejected_total} refused")
+    return delivered, standin.rate_limits.rejected_total, elapsed
+
+
+def test_several_processes_together_stay_inside_one_workspace_budget(engine, standin, database_url, tmp_path):
+    _postgres_only(engine)
+    delivered, refused, elapsed = _post_from_processes(standin, database_url, tmp_path, shared=True)
+    assert delivered == PROCESSES * POSTS_EACH
+    assert refused == 0  # the stand-in enforces the same budget: no call went over it
+    assert elapsed >= (PROCESSES * POSTS_EACH - SCALE) / SCALE - 0.1  # and they did need the whole budget
+
+    # As before the shared budget: each process keeps its own, and together they overrun Slack's.
+    SharedBuckets(engine).forget()
+    _, refused_alone, _ = _post_from_processes(standin, database_url, tmp_path, shared=False)
+    assert refused_alone >= 5
+
+
+def test_the_standin_keeps_a_budget_per_workspace_token(standin):
+    from bot.slack.client import call, make_client
+
+    standin.rate_limits = RateLimits()
+    standin.add_workspace_token("xoxb-second", "T0SECOND")
+    first, second = (make_client(token, standin.url, max_retries=0) for token in (standin.bot_token, "xoxb-second"))
+    assert all(call(first, "users.list").ok for _ in range(20))  # Tier 2: 20 a minute
+    assert call(first, "users.list").error == "ratelimited"
+    assert all(call(second, "users.list").ok for _ in range(20))  # the other workspace's budget is untouched
+    assert call(second, "users.list").error == "ratelimited"
+    assert call(make_client("xoxb-unknown", standin.url, max_retries=0), "users.list").error == "invalid_auth"
