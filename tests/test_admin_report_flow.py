@@ -104,8 +104,8 @@ def png_chunks(png: bytes) -> list[tuple[bytes, bytes]]:
     return chunks
 
 
-def report_upload(standin, suffix: str) -> dict:  # noqa: ANN001
-    return eventually(lambda: [f for f in standin.files if f["filename"].endswith(suffix)])[-1]
+def report_upload(standin, suffix: str, prefix: str = "") -> dict:  # noqa: ANN001
+    return eventually(lambda: [f for f in standin.files if f["filename"].endswith(suffix) and f["filename"].startswith(prefix)])[-1]
 
 
 def shown_counts(text: str) -> list[int]:
@@ -122,10 +122,11 @@ def test_report_goes_to_the_admins_dm_with_a_chart_and_a_csv(slack, standin, eng
         slack.command(ADMIN_ID, "report", channel_id=general)
         reply = eventually(lambda: responses.messages(slack.last_response_url))[-1]
         assert reply["response_type"] == "ephemeral" and "sent the program report" in reply["text"]
-        csv_file = report_upload(standin, ".csv")
+        csv_file = report_upload(standin, ".csv", prefix="compass-report-")
         png_file = report_upload(standin, ".png")
+        evaluation_file = report_upload(standin, ".csv", prefix="compass-evaluation-")
     dm = standin.dm_channel(ADMIN_ID)
-    assert csv_file["channels"] == [dm] and png_file["channels"] == [dm]
+    assert csv_file["channels"] == [dm] and png_file["channels"] == [dm] and evaluation_file["channels"] == [dm]
     assert standin.messages(general) == []  # nothing lands where the command was typed
 
     report_message = next(m for m in standin.dm_messages(ADMIN_ID) if "Compass program report" in m["text"])
@@ -170,7 +171,7 @@ def test_admin_home_shows_the_figures_and_the_last_chart_as_an_image(slack, stan
     with frozen(NOW):  # the Home button sends a fresh report
         slack.action(ADMIN_ID, "admin_report_send", "send")
         eventually(lambda: any("sent the program report" in m["text"] for m in standin.dm_messages(ADMIN_ID)))
-    assert len([f for f in standin.files if f["filename"].endswith(".csv")]) == 2
+    assert len([f for f in standin.files if f["filename"].startswith("compass-report-")]) == 2
 
 
 def test_home_leaves_out_a_chart_slack_no_longer_has(standin, engine, services):

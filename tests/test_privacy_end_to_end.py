@@ -160,7 +160,7 @@ def test_reports_never_show_a_small_cell_nor_one_that_can_be_recovered(slack, st
     seed_answers(engine, answers)
     with frozen(NOW):
         slack.command(ADMIN_ID, "report")
-        rows = list(csv.DictReader(io.StringIO(report_upload(standin, ".csv")["content"].decode("utf-8"))))
+        rows = list(csv.DictReader(io.StringIO(report_upload(standin, ".csv", prefix="compass-report-")["content"].decode("utf-8"))))
         eventually(lambda: slack.responses.messages(slack.last_response_url))
     message = next(m for m in standin.dm_messages(ADMIN_ID) if "Compass program report" in m["text"])
     assert min(shown_counts(json.dumps(message["blocks"]))) >= MIN_GROUP

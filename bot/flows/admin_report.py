@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, ImageBlock
 from sqlmodel import Session, col, select
 
 from bot.flows.commands import CommandContext, CommandRouter, run_guarded, who
-from bot.flows.evaluation_report import evaluation_sentence, evaluation_text
+from bot.flows.evaluation_report import evaluation_csv, evaluation_sentence, evaluation_text
 from bot.flows.home import publish_home
 from bot.slack.render import check_blocks, context_block, divider, fallback_text, render, section_blocks
 from bot.runtime.services import Services
@@ -154,6 +154,7 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
     with Session(services.engine) as session:
         report = admin_report(session, team_id=team_id, min_group=min_group)
         evaluation = evaluation_text(session, team_id=team_id, min_group=min_group, topics=services.catalogue)
+        evaluation_table = evaluation_csv(session, team_id=team_id, min_group=min_group)
     opened = call(client, "conversations.open", users=user_id)
     if not opened.ok:
         return opened.friendly
@@ -183,6 +184,13 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
                     initial_comment=render("report_sent.j2", where="csv", min_group=min_group))
     if uploaded.ok:
         exported["csv_file"] = _file_id(uploaded.data)
+    else:
+        refused.append(uploaded)
+    uploaded = call(client, "files.upload_v2", channel=channel, content=evaluation_table,
+                    filename=f"compass-evaluation-{stamp}.csv", title=f"Compass program evaluation, {stamp}",
+                    initial_comment=render("report_sent.j2", where="evaluation_csv", min_group=min_group))
+    if uploaded.ok:
+        exported["evaluation_csv_file"] = _file_id(uploaded.data)
     else:
         refused.append(uploaded)
     with session_scope(services.engine) as session:
