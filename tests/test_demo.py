@@ -25,6 +25,8 @@ from sqlmodel import Session, select
 
 from bot.domain.charts import PNG_SIGNATURE
 from bot.cli import main
+from bot.demo.burden import measure
+from bot.demo.run import START
 from bot.demo.forms import NotOffered, fill, join_form_answers
 from bot.demo.people import cohort
 from bot.flows.join_form import join_view, parse_join_submission
@@ -79,7 +81,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def recorded(path: Path) -> list[dict]:
     lines = path.read_text(encoding="utf-8").splitlines()
     calls = [json.loads(line) for line in lines]
-    assert all(isinstance(c, dict) and set(c) == {"method", "args"} for c in calls)
+    assert all(isinstance(c, dict) and {"method", "args", "at", "ok"} <= set(c) <= {"method", "args", "at", "ok", "to", "tz"}
+               for c in calls)
     assert all(isinstance(c["method"], str) and isinstance(c["args"], dict) for c in calls)
     return calls
 
@@ -138,6 +141,7 @@ def test_the_demo_writes_the_transcript_report_chart_and_a_record_of_every_call(
         assert f"#{name} ← Session 1 of 12" in transcript
     assert re.search(r"^\d\d:\d\d  DM .+ ← Tomorrow: ", transcript, re.MULTILINE)
     assert re.search(r"^\d\d:\d\d  group DM .+ ← @.+, meet @.+: your near-peer mentor", transcript, re.MULTILINE)
+
     assert "/compass join → joins:" in transcript and "Form groups" in transcript
     assert "DEMO" not in transcript  # people appear by name, never as raw Slack IDs
 
@@ -145,6 +149,21 @@ def test_the_demo_writes_the_transcript_report_chart_and_a_record_of_every_call(
     for line in ("People: 16 physicians", "Groups: ", "Near-peer pairs: ", "Surveys answered: "):
         assert run.summary(line)
     assert f"wrote csv: {run.file('report.csv')}" in run.out
+
+
+def test_the_summary_gives_the_burden_measured_from_the_record_it_wrote(small):
+    run, database = small
+    calls = recorded(run.output.parent / "calls.jsonl")
+    dms = [c for c in calls if c.get("to")]
+    assert dms and all(c["method"] in ("chat.postMessage", "files.completeUploadExternal") and c["tz"] for c in dms)
+    engine = make_engine(f"sqlite:///{database}")
+    with Session(engine) as session:
+        members = list(session.exec(select(Member.slack_user_id).where(Member.consented_at.is_not(None))))
+    engine.dispose()
+    burden = measure(calls, physicians=members, start=START, weeks=8)
+    assert burden.total_dms > 0
+    assert run.summary("Burden per physician per week") == burden.lines()[0]
+    assert run.summary("Busiest week") == burden.lines()[1]
 
 
 def test_the_program_really_ran_through_the_flows(small):
