@@ -41,7 +41,7 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from slack_sdk.models.views import View
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
 from bot.flows.commands import CommandRouter, bounded_int, run_guarded, who
@@ -50,6 +50,7 @@ from bot.domain.instruments import Survey as SurveyDefinition
 from bot.domain.instruments import UnknownInstrument, default_catalogue
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
 from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
+from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.slack.client import call
 from bot.slack.survey_forms import (
@@ -68,7 +69,7 @@ from storage import schedule
 from storage import surveys as store
 from storage.db import session_scope, utcnow
 from storage.members import get_member
-from storage.models import GroupMember, GroupSession, Member, ScheduledAction, SessionAttendance, Survey
+from storage.models import Member, ScheduledAction, Survey
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,8 @@ def deliver_wave_survey(services: Services, client: WebClient, action: Scheduled
         raise DeliveryFailed(f"unknown survey wave {wave!r}")
     kind, survey_kind = WAVES[wave]
     team_id, user_id = action.team_id, action.subject_user_id
+    if not awake_recipients(services, action, payload, [user_id]):
+        raise DropDelivery("held until the end of the person's quiet hours")
     instruments = default_catalogue().survey(survey_kind).instruments
     deferred_to: datetime | None = None
     with session_scope(services.engine) as session:
@@ -299,9 +302,10 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
     wave = f"pulse:{group_id}:{cycle}:{number}"
     instruments = default_catalogue().survey("pulse").instruments
     with Session(services.engine) as session:
-        recipients = pulse_recipients(session, group_id=group_id, cycle=cycle, session_number=session_number)
+        recipients = store.pulse_recipients(session, group_id=group_id, cycle=cycle, session_number=session_number)
     if recipients is None:
         raise DropDelivery("the session did not take place")
+    recipients = awake_recipients(services, action, payload, recipients)
     sent, passing = 0, []
     for user_id in recipients:
         try:
@@ -322,30 +326,6 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
     log.info("%s: sent %d check-in(s)", action.key, sent)
 
 
-def pulse_recipients(session: Session, *, group_id: int, cycle: int, session_number: int) -> list[str] | None:
-    """Active members of the group who are active in Compass, minus anyone who said they missed
-    the session; None when the session was skipped or cancelled."""
-    group_session = session.exec(
-        select(GroupSession).where(GroupSession.group_id == group_id, GroupSession.cycle == cycle,
-                                   GroupSession.number == session_number)
-    ).first()
-    if group_session is not None and group_session.status in ("skipped", "cancelled"):
-        return None
-    missed: set[str] = set()
-    if group_session is not None:
-        missed = set(session.exec(
-            select(SessionAttendance.slack_user_id).where(SessionAttendance.session_id == group_session.id,
-                                                          SessionAttendance.attended.is_(False))  # type: ignore[attr-defined]
-        ))
-    rows = session.exec(
-        select(GroupMember.slack_user_id)
-        .join(Member, (Member.team_id == GroupMember.team_id) & (Member.slack_user_id == GroupMember.slack_user_id))
-        .where(GroupMember.group_id == group_id, GroupMember.status == "active", Member.status == "active")
-        .order_by(GroupMember.id)
-    )
-    return [user_id for user_id in rows if user_id not in missed]
-
-
 def deliver_reminder(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
     """Clock delivery: one reminder, only if the survey is still unanswered."""
     survey_id = _survey_id(payload.get("survey_id"))
@@ -356,6 +336,8 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
         raise DropDelivery("answered or closed")
     if member is None or member.status != "active":
         raise DropDelivery("not active now")
+    if not awake_recipients(services, action, payload, [survey.slack_user_id]):
+        raise DropDelivery("held until the end of the person's quiet hours")
     text = render("pulse_reminder.j2", minutes=_minutes(survey))
     button = ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary")
     blocks = check_blocks([*section_blocks(text), ActionsBlock(elements=[button])])

@@ -44,6 +44,7 @@ from bot.flows.groups import (
 from bot.slack.render import check_blocks, context_block, fallback_text, render, section_blocks
 from bot.domain.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
 from bot.domain.scheduling import SESSION_LENGTH, SeriesChangeError, SessionSlot, reschedule, skip_next
+from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.flows.click_targets import is_own_post
 from bot.slack.client import call
@@ -62,7 +63,7 @@ from bot.slack.session_messages import (
 from storage import audit, schedule
 from storage import groups as store
 from storage.db import session_scope, utcnow
-from storage.members import get_member
+from storage.members import get_member, wanting_hour_before_reminder
 from storage.models import Group, GroupSession, ScheduledAction
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,9 @@ def deliver_reminder_24h(services: Services, client: WebClient, action: Schedule
     context = context_for_delivery(services, action, payload)
     topic, _ = ensure_topic(services, context)
     with Session(services.engine) as session:
-        recipients = store.reachable_member_ids(session, group=context.group)
+        answers = store.rsvp_answers(session, session_id=context.row.id)
+        recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
+    recipients = awake_recipients(services, action, payload, recipients)
     message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
                                   session_start_local_text=context.start_text)
     fan_out(client, action, recipients, lambda user_id: (message.text, message.blocks))
@@ -182,7 +185,11 @@ def deliver_reminder_1h(services: Services, client: WebClient, action: Scheduled
     with Session(services.engine) as session:
         answers = store.rsvp_answers(session, session_id=context.row.id)
         recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
+        # The hour-before reminder is each person's choice (App Home); the lead always has the counts.
+        wanting = wanting_hour_before_reminder(session, team_id=context.group.team_id, user_ids=recipients)
+        recipients = [u for u in recipients if u in wanting or u == context.group.lead_user_id]
         counts = counts_text(session, context.row)
+    recipients = awake_recipients(services, action, payload, recipients)
     message = reminder_1h_blocks(topic, group_name=context.group.name, session_start_local_text=context.start_text)
 
     def build(user_id: str) -> tuple[str, list]:
@@ -257,7 +264,7 @@ def deliver_lead_note(services: Services, client: WebClient, action: ScheduledAc
     note = lead_note(services, context)
     if note is None:
         raise DropDelivery("the group has no lead who is taking part right now")
-    fan_out(client, action, [context.group.lead_user_id], lambda user_id: note)
+    fan_out(client, action, awake_recipients(services, action, payload, [context.group.lead_user_id]), lambda user_id: note)
 
 
 def attendance_message(context: SessionContext, confirmation: str = "") -> tuple[str, list]:
@@ -278,6 +285,7 @@ def deliver_attendance(services: Services, client: WebClient, action: ScheduledA
         store.mark_held(session, session_id=context.row.id)
         answers = store.rsvp_answers(session, session_id=context.row.id)
         recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
+    recipients = awake_recipients(services, action, payload, recipients)
     fan_out(client, action, recipients, lambda user_id: attendance_message(context))
 
 
