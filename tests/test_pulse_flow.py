@@ -130,8 +130,11 @@ def test_baseline_is_a_dm_with_one_button_and_an_answer_gets_private_feedback(sl
         assert set(stored) == set(BASELINE_ANSWERS)
         assert stored["who5"].score == 60 and json.loads(stored["who5"].answers) == [3, 3, 3, 3, 3]
         assert stored["phq2"].score == 1
-        # The DM's button is gone once answered; the reminder and closing are cancelled.
+        # The DM's button is gone once answered and the scores are shown there, by an edit: no second DM.
         eventually(lambda: "Check-in done" in message_at(standin, ANA, invitations[0]["ts"])["text"])
+        assert "starting point" in json.dumps(message_at(standin, ANA, invitations[0]["ts"])["blocks"])
+        assert [t for t in dm_texts(standin, ANA) if "starting point" in t] == [dm_texts(standin, ANA)[
+            [m["ts"] for m in standin.dm_messages(ANA)].index(invitations[0]["ts"])]]
         assert survey_messages(standin, ANA) == []
         with Session(engine) as session:
             pending = session.exec(select(ScheduledAction).where(ScheduledAction.status == "pending",
@@ -303,7 +306,8 @@ def test_feedback_that_slack_refused_is_sent_later_exactly_once(slack, standin, 
         eventually(lambda: any("Welcome to Compass" in m["text"] for m in standin.dm_messages(ANA)))
         Clock(services).tick()
         view = open_modal(slack, standin, ANA)
-        standin.inject("chat.postMessage", error="internal_error")
+        standin.inject("chat.update", error="internal_error")  # the scores cannot go in place ...
+        standin.inject("chat.postMessage", error="internal_error")  # ... nor in a DM of their own
         slack.view_submission(ANA, view, values_for(BASELINE_ANSWERS))
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed")
         with Session(engine) as session:

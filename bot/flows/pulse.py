@@ -445,8 +445,9 @@ def submit_survey(services: Services, ack, body: dict, view: dict, client: WebCl
         _keep_open_with_error(ack, view, render("errors.j2", kind="database"))
         return
     ack()
-    send_feedback(services, client, survey_id=survey.id, team_id=team_id, user_id=user_id, scores=scores)
-    _edit_messages(client, messages, "completed")
+    shown_in = send_feedback(services, client, survey_id=survey.id, team_id=team_id, user_id=user_id, scores=scores,
+                             messages=messages)
+    _edit_messages(client, [m for m in messages if m is not shown_in], "completed")
     publish_home(services, client, team_id=team_id, user_id=user_id)
 
 
@@ -454,15 +455,22 @@ def submit_survey(services: Services, ack, body: dict, view: dict, client: WebCl
 
 
 def send_feedback(services: Services, client: WebClient, *, survey_id: int, team_id: str, user_id: str,
-                  scores: Sequence[Score]) -> None:
+                  scores: Sequence[Score], messages: Sequence[dict] = ()) -> dict | None:
     """The crisis message first when a cut-off is crossed, then the scores; both only to the person.
 
-    If Slack fails, the clock sends whatever did not go out (``survey_feedback``); the posts
-    carry keys so a retry never sends one twice.
+    The scores are shown by updating the check-in's own DM (the last of ``messages``), so they
+    cost no new notification; they are posted when that edit fails or a crisis message went first. Returns the message
+    updated, if any. If Slack fails, the clock sends whatever did not go out (``survey_feedback``);
+    the posts carry keys so a retry never sends one twice.
     """
     parts = feedback_parts(services, survey_id=survey_id, team_id=team_id, user_id=user_id, scores=scores)
-    undelivered = False
+    undelivered, shown_in = False, None
+    # After the crisis message the scores follow it, below it, as before; otherwise they go in place.
+    in_place = bool(messages) and not any(key.endswith(":resources") for key, _, _ in parts)
     for key, text, blocks in parts:
+        if key.endswith(":scores") and in_place and _show_in_place(client, messages[-1], text, blocks):
+            shown_in = messages[-1]
+            continue
         try:
             _post_keyed(client, channel=user_id, key=key, text=text, blocks=blocks)
         except (RetryLater, DeliveryFailed):
@@ -475,6 +483,15 @@ def send_feedback(services: Services, client: WebClient, *, survey_id: int, team
                                   team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey_id})
         except SQLAlchemyError:
             log.exception("survey %s: feedback could not be sent nor queued", survey_id)
+    return shown_in
+
+
+def _show_in_place(client: WebClient, message: dict, text: str, blocks: list) -> bool:
+    """The check-in's DM becomes "done" with the scores under it (an edit: no new notification)."""
+    done = render("pulse_message_closed.j2", state="completed")
+    outcome = call(client, "chat.update", channel=message.get("channel"), ts=message.get("ts"),
+                   text=fallback_text(done + "\n" + text), blocks=check_blocks(section_blocks(done) + list(blocks)))
+    return outcome.ok
 
 
 def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id: str,
