@@ -209,7 +209,16 @@ def test_pulse_goes_to_active_members_who_attended_and_compares_with_the_baselin
         assert Clock(services).tick().kinds == {"pulse_after_session": 1}
         assert len(survey_messages(standin, ANA)) == 1
         assert survey_messages(standin, BEN) == [] and survey_messages(standin, CAL) == []  # paused; missed the session
+        # One message after the session: "Were you there?" and the check-in; "I was there" records it and opens the modal.
+        (after,) = survey_messages(standin, ANA)
+        assert after["text"].startswith("Were you at ") and "7 questions" in json.dumps(after["blocks"])
+        actions = [e["action_id"] for b in after["blocks"] for e in b.get("elements") or [] if e.get("type") == "button"]
+        assert actions == ["open_survey", "attendance_no"]
+        assert len([m for m in standin.dm_messages(ANA) if m["ts"] > after["ts"]]) == 0
         view = open_modal(slack, standin, ANA)
+        with Session(engine) as session:
+            said = {a.slack_user_id: a.attended for a in session.exec(select(SessionAttendance))}
+        assert said == {CAL: False, ANA: True}
         assert view["title"]["text"] == "Quick check-in"
         assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"][-1] == "group_worth__0"
         slack.view_submission(ANA, view, values_for(PULSE_ANSWERS))

@@ -46,9 +46,9 @@ from sqlmodel import Session
 from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
 from bot.flows.commands import CommandRouter, bounded_int, run_guarded, who
 from bot.flows.home import publish_home
-from bot.domain.instruments import Survey as SurveyDefinition
-from bot.domain.instruments import UnknownInstrument, default_catalogue
+from bot.domain.instruments import default_catalogue
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
+from bot.domain.group_series import local_text
 from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
 from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
@@ -56,6 +56,7 @@ from bot.slack.client import call
 from bot.slack.survey_forms import (
     CALLBACK_ID,
     OPEN_SURVEY_ACTION_ID,
+    after_session_blocks,
     block_id,
     build_survey_modal,
     crisis_message_blocks,
@@ -66,6 +67,8 @@ from bot.slack.survey_forms import (
     score_feedback_text,
 )
 from storage import schedule
+from bot.flows.pulse_home import SURVEY_OF_KIND, _minutes, default_survey, home_section  # noqa: F401 - home_section: the Home hook
+from storage import groups as groups_store
 from storage import surveys as store
 from storage.db import session_scope, utcnow
 from storage.members import get_member
@@ -81,13 +84,12 @@ CLOSE_KIND = "survey_close"
 FEEDBACK_KIND = "survey_feedback"
 
 WAVES = {"baseline": ("baseline", "baseline"), "6m": ("followup", "follow_up"), "12m": ("followup", "follow_up")}
-SURVEY_OF_KIND = {"baseline": "baseline", "followup": "follow_up", "pulse": "pulse"}
+
 REMIND_AFTER = timedelta(days=2)
 OPEN_FOR = {"pulse": timedelta(days=5), "baseline": timedelta(days=14), "followup": timedelta(days=14)}
 WAVE_WINDOW = timedelta(days=60)  # a 6- or 12-month answer later than this no longer measures that time point
 PAUSED_RECHECK = timedelta(days=7)
 ASK_AT_UTC = time(14, 0)  # mid-morning across US time zones, for a survey deferred to a later day
-SPARK = "▁▂▃▄▅▆▇█"
 
 
 def register(app: App, services: Services, router: CommandRouter) -> None:
@@ -133,17 +135,6 @@ def close_key(survey_id: int) -> str:
 
 def feedback_key(survey_id: int) -> str:
     return f"survey-feedback:{survey_id}"
-
-
-def _minutes(survey: Survey) -> int:
-    try:
-        return default_survey(survey).minutes
-    except UnknownInstrument:
-        return 1
-
-
-def default_survey(survey: Survey) -> SurveyDefinition:
-    return default_catalogue().survey(SURVEY_OF_KIND.get(survey.kind, "pulse"))
 
 
 def _post_keyed(client: WebClient, *, channel: str, key: str, text: str, blocks: list | None) -> dict:
@@ -232,9 +223,14 @@ def _edit_messages(client: WebClient, messages: Sequence[dict], state: str) -> N
 
 
 def _send_invitation(services: Services, client: WebClient, action: ScheduledAction, *, survey_id: int, user_id: str,
-                     survey_kind: str) -> None:
-    """Post the survey DM (once, even across retries); a permanent failure closes the survey."""
-    text, blocks = invitation_blocks(survey_kind, min_group=services.settings.compass_min_group, button_value=str(survey_id))
+                     survey_kind: str, after: tuple[int, str] | None = None) -> None:
+    """Post the survey DM (once, even across retries); a permanent failure closes the survey.
+    ``after`` (session ID, "Were you there?") makes it the one message after a session."""
+    if after is not None:
+        text, blocks = after_session_blocks(question=after[1], session_id=after[0], survey_id=survey_id,
+                                            min_group=services.settings.compass_min_group)
+    else:
+        text, blocks = invitation_blocks(survey_kind, min_group=services.settings.compass_min_group, button_value=str(survey_id))
     try:
         posted = post_once(client, action, channel=user_id, text=fallback_text(text), blocks=blocks)
     except DeliveryFailed:
@@ -303,6 +299,8 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
     instruments = default_catalogue().survey("pulse").instruments
     with Session(services.engine) as session:
         recipients = store.pulse_recipients(session, group_id=group_id, cycle=cycle, session_number=session_number)
+        after = _attendance_question(session, group_id=group_id, cycle=cycle, number=session_number,
+                                     tz=services.settings.compass_timezone)
     if recipients is None:
         raise DropDelivery("the session did not take place")
     recipients = awake_recipients(services, action, payload, recipients)
@@ -315,7 +313,8 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
         except Skip:
             continue
         try:
-            _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind="pulse")
+            _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind="pulse",
+                             after=after)
             sent += 1
         except RetryLater as exc:
             passing.append(str(exc))
@@ -361,15 +360,30 @@ def deliver_close(services: Services, client: WebClient, action: ScheduledAction
 # ---------------------------------------------------------------- answering
 
 
+def _attendance_question(session: Session, *, group_id: int, cycle: int, number: int, tz: str) -> tuple[int, str] | None:
+    row = groups_store.find_session(session, group_id=group_id, cycle=cycle, number=number)
+    group = groups_store.get_group(session, group_id=group_id)
+    if row is None or group is None:
+        return None
+    return row.id, render("group_attendance.j2", group_name=group.name,
+                          session_start_local_text=local_text(row.starts_at, group.timezone or tz))
+
+
 def open_survey_modal(services: Services, client: WebClient, body: dict, tell: Callable[[str], None]) -> None:
     team_id, user_id = who(body)
     actions = body.get("actions") or [{}]
-    survey_id = _survey_id(actions[0].get("value"))
+    survey_value, _, session_value = str(actions[0].get("value") or "").partition(":")
+    survey_id = _survey_id(survey_value)
     with Session(services.engine) as session:
         survey = store.get_survey(session, survey_id=survey_id) if survey_id else None
     if survey is None or survey.team_id != team_id or survey.slack_user_id != user_id:
         tell(render("pulse_notice.j2", reason="not_found"))
         return
+    if session_value:  # "I was there · check in": the attendance first, whatever happens to the check-in
+        with session_scope(services.engine) as session:
+            row = groups_store.get_session(session, session_id=_survey_id(session_value) or 0)
+            if row is not None and groups_store.is_member(session, group_id=row.group_id, user_id=user_id):
+                groups_store.set_attendance(session, session_id=row.id, user_id=user_id, attended=True)
     if survey.status != store.SENT:
         tell(render("pulse_notice.j2", reason=survey.status))
         return
@@ -558,55 +572,3 @@ DELIVERIES = {
     CLOSE_KIND: deliver_close,
     FEEDBACK_KIND: deliver_feedback,
 }
-
-
-# ---------------------------------------------------------------- App Home
-
-
-@dataclass(frozen=True)
-class TrendLine:
-    title: str
-    sparkline: str
-    values: list[str]
-    maximum: int
-    higher_is_better: bool
-    baseline: str | None
-
-
-def sparkline(values: Sequence[float], low: float, high: float) -> str:
-    span = (high - low) or 1
-    return "".join(SPARK[min(len(SPARK) - 1, max(0, round((v - low) / span * (len(SPARK) - 1))))] for v in values)
-
-
-def home_section(services: Services, session: Session, *, member: Member) -> list:
-    """The person's own open check-in and trend; only ever built for their own Home tab."""
-    catalogue = default_catalogue()
-    survey = store.open_survey(session, team_id=member.team_id, user_id=member.slack_user_id)
-    history = store.personal_history(session, team_id=member.team_id, user_id=member.slack_user_id)
-    first = store.first_responses(session, team_id=member.team_id, user_id=member.slack_user_id)
-    lines = []
-    for instrument_id, points in history.items():
-        try:
-            instrument = catalogue.instrument(instrument_id)
-        except UnknownInstrument:
-            continue
-        if not instrument.personal_feedback:
-            continue
-        baseline = first.get(instrument_id)
-        lines.append(TrendLine(
-            title=instrument.title,
-            sparkline=sparkline([p.value for p in points], instrument.minimum, instrument.maximum),
-            values=[f"{p.value:g}" for p in points],
-            maximum=instrument.maximum,
-            higher_is_better=instrument.higher_is_better,
-            baseline=f"{baseline.score:g}" if baseline is not None and len(points) > 1 else None,
-        ))
-    if survey is None and not lines:
-        return []
-    open_info = {"minutes": _minutes(survey)} if survey is not None else None
-    blocks: list = section_blocks(render("pulse_home.j2", open_survey=open_info, lines=lines))
-    if survey is not None:
-        blocks.append(ActionsBlock(block_id="home_checkin", elements=[
-            ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary"),
-        ]))
-    return blocks

@@ -49,6 +49,8 @@ from bot.runtime.services import Services
 from bot.flows.click_targets import is_own_post
 from bot.slack.client import call
 from bot.slack.session_messages import (
+    ACTION_ATTENDED,
+    ACTION_MISSED,
     ACTION_RSVP_GOING,
     ACTION_RSVP_NOT_GOING,
     ACTION_TOPIC_ALTERNATIVES,
@@ -70,8 +72,6 @@ log = logging.getLogger(__name__)
 
 # Attendance feeds the program's fidelity figures; changing it long afterwards would rewrite them.
 ATTENDANCE_WINDOW = timedelta(days=7)
-ACTION_ATTENDED = "attendance_yes"
-ACTION_MISSED = "attendance_no"
 POST_CLAIM_STALE = timedelta(minutes=4)  # shorter than the clock's lease, so a retry can take over
 
 
@@ -284,6 +284,9 @@ def deliver_attendance(services: Services, client: WebClient, action: ScheduledA
     with session_scope(services.engine) as session:
         store.mark_held(session, session_id=context.row.id)
         answers = store.rsvp_answers(session, session_id=context.row.id)
+    if context.position % gs.PULSE_EVERY == 0:
+        return  # the check-in after this session asks "Were you there?" in the same message (bot.flows.pulse)
+    with Session(services.engine) as session:
         recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
     recipients = awake_recipients(services, action, payload, recipients)
     fan_out(client, action, recipients, lambda user_id: attendance_message(context))

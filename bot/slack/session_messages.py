@@ -27,6 +27,8 @@ from bot.domain.curriculum import Topic
 from bot.slack.render import check_blocks, context_block, divider, fallback_text, header_block, render_sections, section_blocks, split_text
 from bot.domain.rotation import TopicChoice
 
+ACTION_ATTENDED = "attendance_yes"
+ACTION_MISSED = "attendance_no"
 ACTION_RSVP_GOING = "rsvp_going"
 ACTION_RSVP_NOT_GOING = "rsvp_not_going"
 ACTION_TOPIC_ALTERNATIVES = "topic_alternatives"
