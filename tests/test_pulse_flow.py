@@ -312,7 +312,7 @@ def test_a_paused_person_is_asked_after_the_pause(standin, engine, services):
 def test_feedback_that_slack_refused_is_sent_later_exactly_once(slack, standin, engine, services):
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
-        eventually(lambda: any("Welcome to Compass" in m["text"] for m in standin.dm_messages(ANA)))
+        eventually(lambda: standin.home_view(ANA))  # joined: the Home tab is published after the welcome
         Clock(services).tick()
         view = open_modal(slack, standin, ANA)
         standin.inject("chat.update", error="internal_error")  # the scores cannot go in place ...
