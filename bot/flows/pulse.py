@@ -223,12 +223,12 @@ def _edit_messages(client: WebClient, messages: Sequence[dict], state: str) -> N
 
 
 def _send_invitation(services: Services, client: WebClient, action: ScheduledAction, *, survey_id: int, user_id: str,
-                     survey_kind: str, after: tuple[int, str] | None = None) -> None:
+                     survey_kind: str, after: tuple | None = None) -> None:
     """Post the survey DM (once, even across retries); a permanent failure closes the survey.
     ``after`` (session ID, "Were you there?") makes it the one message after a session."""
     if after is not None:
         text, blocks = after_session_blocks(question=after[1], session_id=after[0], survey_id=survey_id,
-                                            min_group=services.settings.compass_min_group)
+                                            min_group=services.settings.compass_min_group, upcoming=after[2])
     else:
         text, blocks = invitation_blocks(survey_kind, min_group=services.settings.compass_min_group, button_value=str(survey_id))
     try:
@@ -360,13 +360,16 @@ def deliver_close(services: Services, client: WebClient, action: ScheduledAction
 # ---------------------------------------------------------------- answering
 
 
-def _attendance_question(session: Session, *, group_id: int, cycle: int, number: int, tz: str) -> tuple[int, str] | None:
+def _attendance_question(session: Session, *, group_id: int, cycle: int, number: int, tz: str) -> tuple | None:
+    """(session ID, "Were you there?", the next session's (ID, start) or None) for the message after it."""
     row = groups_store.find_session(session, group_id=group_id, cycle=cycle, number=number)
     group = groups_store.get_group(session, group_id=group_id)
     if row is None or group is None:
         return None
-    return row.id, render("group_attendance.j2", group_name=group.name,
-                          session_start_local_text=local_text(row.starts_at, group.timezone or tz))
+    upcoming = groups_store.next_session_after(session, group_id=group_id, cycle=cycle, starts_at=row.starts_at)
+    return (row.id, render("group_attendance.j2", group_name=group.name,
+                           session_start_local_text=local_text(row.starts_at, group.timezone or tz)),
+            (upcoming.id, local_text(upcoming.starts_at, group.timezone or tz)) if upcoming is not None else None)
 
 
 def open_survey_modal(services: Services, client: WebClient, body: dict, tell: Callable[[str], None]) -> None:

@@ -32,7 +32,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.instruments import Catalogue, Instrument, default_catalogue
-from bot.slack.session_messages import ACTION_MISSED
+from bot.slack.session_messages import ACTION_MISSED, next_rsvp_blocks
 from bot.slack.render import check_blocks, context_block, render, render_sections, section_blocks
 from bot.domain.scoring import Change, Score, change
 
@@ -125,6 +125,7 @@ def after_session_blocks(
     session_id: int,
     survey_id: int,
     min_group: int,
+    upcoming: tuple[int, str] | None = None,
     catalogue: Catalogue | None = None,
 ) -> tuple[str, list[dict]]:
     """One message after a session: "Were you there?" and the check-in together. "I was there"
@@ -140,6 +141,8 @@ def after_session_blocks(
         ButtonElement(text=PlainTextObject(text="I couldn't make it"), action_id=ACTION_MISSED, value=str(session_id)),
     ]
     blocks = [*section_blocks(question), *section_blocks(text), ActionsBlock(elements=buttons)]
+    if upcoming is not None:
+        blocks += next_rsvp_blocks(*upcoming)
     return question.splitlines()[0] + " " + text.splitlines()[0], check_blocks(blocks, surface="message")
 
 
