@@ -234,9 +234,9 @@ def test_the_reminder_goes_once_and_only_to_people_who_have_not_answered(slack, 
     with frozen("2026-03-30 20:00:00"):
         for user_id in (ANA, BEN, CAL):
             enrol(engine, user_id)
-        schedule_pulse(engine, make_group(engine, [ANA, BEN, CAL]))
+            schedule_wave(engine, user_id, "baseline")
         Clock(services).tick()
-        answer(slack, standin, ANA, PULSE_ANSWERS)
+        answer(slack, standin, ANA, BASELINE_ANSWERS)
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed")
     with frozen("2026-04-01 19:00:00"):
         assert Clock(services).tick().kinds == {}  # not two days yet
@@ -248,13 +248,28 @@ def test_the_reminder_goes_once_and_only_to_people_who_have_not_answered(slack, 
     assert reminders[ANA] == [] and len(reminders[BEN]) == 1 and len(reminders[CAL]) == 1
     assert surveys_of(engine, BEN)[0].reminded_at is not None and surveys_of(engine, ANA)[0].reminded_at is None
 
-    with frozen("2026-04-04 20:05:00"):  # five days after sending: the pulse closes
+    with frozen("2026-04-13 20:05:00"):  # fourteen days after sending: the baseline closes
         assert Clock(services).tick().kinds == {"survey_close": 2}
     assert surveys_of(engine, BEN)[0].status == "expired"
     assert survey_messages(standin, BEN) == []  # the invitation and the reminder lost their buttons
     assert all("has closed" in m["text"] for m in standin.dm_messages(BEN))
     slack.action(BEN, "open_survey", str(surveys_of(engine, BEN)[0].id), channel_id=standin.dm_channel(BEN), message_ts="1.0")
     assert "has closed" in eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+
+
+def test_a_pulse_after_a_session_has_no_reminder_and_closes_after_five_days(slack, standin, engine, services):
+    standin.add_user(CAL, name="cal", real_name="Cal Diaz", tz="America/New_York")
+    with frozen("2026-03-30 20:00:00"):
+        for user_id in (ANA, BEN, CAL):
+            enrol(engine, user_id)
+        schedule_pulse(engine, make_group(engine, [ANA, BEN, CAL]))
+        assert Clock(services).tick().kinds == {"pulse_after_session": 1}
+    with frozen("2026-04-01 20:05:00"):
+        assert Clock(services).tick().kinds == {}  # one message after a session, no nudge after it
+    with frozen("2026-04-04 20:05:00"):
+        assert Clock(services).tick().kinds == {"survey_close": 3}
+    assert not any("gentle nudge" in m.get("text", "") for u in (ANA, BEN, CAL) for m in standin.dm_messages(u))
+    assert survey_messages(standin, BEN) == [] and surveys_of(engine, BEN)[0].status == "expired"
 
 
 def schedule_wave(engine, user_id: str, wave: str) -> None:  # noqa: ANN001

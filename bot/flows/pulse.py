@@ -17,7 +17,7 @@ is **skipped** for that person: it asks about a session that is already over, an
 next pulse comes four weeks later. A baseline or follow-up is a trial time point and
 asks everything a pulse asks, so it **replaces** an open pulse (the pulse's DM is
 edited to say it closed) and is sent. Surveys close by themselves after
-:data:`OPEN_FOR` (a pulse sooner than a long check-in), and one reminder goes after
+:data:`OPEN_FOR` (a pulse sooner than a long check-in), and for a baseline or follow-up one reminder goes after
 :data:`REMIND_AFTER` to people who have not answered, and only to them.
 
 Privacy
@@ -176,8 +176,9 @@ def _open_for(session: Session, *, team_id: str, user_id: str, kind: str, wave: 
         superseded = _close(session, current)
     now = utcnow()
     survey = store.start_survey(session, team_id=team_id, user_id=user_id, kind=kind, wave=wave, instruments=instruments, now=now)
-    schedule.schedule(session, key=reminder_key(survey.id), kind=REMINDER_KIND, due_at=now + REMIND_AFTER,
-                      team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id})
+    if kind != "pulse":  # a pulse is one message after a session; only the longer surveys get a nudge
+        schedule.schedule(session, key=reminder_key(survey.id), kind=REMINDER_KIND, due_at=now + REMIND_AFTER,
+                          team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id})
     schedule.schedule(session, key=close_key(survey.id), kind=CLOSE_KIND, due_at=now + OPEN_FOR[kind],
                       team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id, "messages": []})
     return Opened(survey.id, superseded=superseded)

@@ -184,9 +184,9 @@ def deliver_reminder_1h(services: Services, client: WebClient, action: Scheduled
     with Session(services.engine) as session:
         answers = store.rsvp_answers(session, session_id=context.row.id)
         recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
-        # The hour-before reminder is each person's choice (App Home); the lead always has the counts.
+        # The hour-before reminder is each person's choice (App Home); the lead's has the counts.
         wanting = wanting_hour_before_reminder(session, team_id=context.group.team_id, user_ids=recipients)
-        recipients = [u for u in recipients if u in wanting or u == context.group.lead_user_id]
+        recipients = [u for u in recipients if u in wanting]
         counts = counts_text(session, context.row)
     recipients = awake_recipients(services, action, payload, recipients)
     message = reminder_1h_blocks(topic, group_name=context.group.name, session_start_local_text=context.start_text)
