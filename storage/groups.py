@@ -285,6 +285,13 @@ def get_session(session: Session, *, session_id: int) -> GroupSession | None:
     return session.get(GroupSession, session_id)
 
 
+def next_session_after(session: Session, *, group_id: int, cycle: int, starts_at: datetime) -> GroupSession | None:
+    """The next session of the cycle still to take place after ``starts_at``."""
+    return session.exec(select(GroupSession).where(
+        GroupSession.group_id == group_id, GroupSession.cycle == cycle, GroupSession.status == "scheduled",
+        GroupSession.starts_at > starts_at).order_by(GroupSession.starts_at)).first()
+
+
 def find_session(session: Session, *, group_id: int, cycle: int, number: int) -> GroupSession | None:
     return session.exec(
         select(GroupSession).where(

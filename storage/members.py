@@ -32,6 +32,14 @@ class Profile:
     country: str | None = None  # None: keep what is stored (rosters do not carry a country)
 
 
+def wanting_hour_before_reminder(session: Session, *, team_id: str, user_ids: list[str]) -> set[str]:
+    """Those of ``user_ids`` who chose the reminder an hour before each session."""
+    if not user_ids:
+        return set()
+    return set(session.exec(select(Member.slack_user_id).where(
+        Member.team_id == team_id, Member.slack_user_id.in_(user_ids), Member.remind_hour_before.is_(True))))  # type: ignore[attr-defined]
+
+
 def get_member(session: Session, *, team_id: str, user_id: str) -> Member | None:
     return session.exec(
         select(Member).where(Member.team_id == team_id, Member.slack_user_id == user_id)

@@ -44,6 +44,9 @@ class Member(SQLModel, table=True):
     mentor_capacity: int = 1
     supervisor_ids: str = Field(default="", max_length=2000)
     lead_willing: bool = False
+    quiet_start: str = Field(default="21:00", max_length=5)  # local HH:MM; nothing is sent from here ...
+    quiet_end: str = Field(default="07:00", max_length=5)  # ... to here (it waits until 30 minutes after)
+    remind_hour_before: bool = False  # the hour-before reminder is each person's choice
     status: str = Field(default="invited", max_length=8, index=True)
     paused_until: date | None = None
     invited_at: datetime | None = None

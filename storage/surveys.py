@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from bot.domain.scoring import Score
 from storage.db import utcnow
-from storage.models import Member, Survey, SurveyResponse
+from storage.models import GroupMember, GroupSession, Member, SessionAttendance, SessionRsvp, Survey, SurveyResponse
 from storage.pulse_aggregates import pack_segment, person_segment
 
 SENT, COMPLETED, EXPIRED = "sent", "completed", "expired"
@@ -168,3 +168,29 @@ def personal_history(session: Session, *, team_id: str, user_id: str, per_instru
     for instrument, answered_at, value in rows:
         history.setdefault(instrument, []).append(HistoryPoint(answered_at, value))
     return {instrument: points[-per_instrument:] for instrument, points in history.items()}
+
+
+def pulse_recipients(session: Session, *, group_id: int, cycle: int, session_number: int) -> list[str] | None:
+    """Active members of the group who are active in Compass, minus anyone who said they missed
+    the session or said beforehand they could not come (unless they then said they were there);
+    None when the session was skipped or cancelled."""
+    group_session = session.exec(
+        select(GroupSession).where(GroupSession.group_id == group_id, GroupSession.cycle == cycle,
+                                   GroupSession.number == session_number)
+    ).first()
+    if group_session is not None and group_session.status in ("skipped", "cancelled"):
+        return None
+    missed: set[str] = set()
+    if group_session is not None:
+        said = dict(session.exec(select(SessionAttendance.slack_user_id, SessionAttendance.attended)
+                                 .where(SessionAttendance.session_id == group_session.id)).all())
+        declined = set(session.exec(select(SessionRsvp.slack_user_id).where(
+            SessionRsvp.session_id == group_session.id, SessionRsvp.answer == "not_going")))
+        missed = {u for u, attended in said.items() if not attended} | {u for u in declined if not said.get(u)}
+    rows = session.exec(
+        select(GroupMember.slack_user_id)
+        .join(Member, (Member.team_id == GroupMember.team_id) & (Member.slack_user_id == GroupMember.slack_user_id))
+        .where(GroupMember.group_id == group_id, GroupMember.status == "active", Member.status == "active")
+        .order_by(GroupMember.id)
+    )
+    return [user_id for user_id in rows if user_id not in missed]

@@ -88,8 +88,10 @@ def test_join_opens_a_prefilled_modal_and_enrols_on_submit(slack, standin, engin
     assert enrolled.career_stage == "ATTENDING-4"
     assert enrolled.near_peer_role == "mentor" and enrolled.mentor_capacity == 2
     assert enrolled.availability == "Tue 18:00-21:00;Thu 12:00-13:00"
-    welcome = eventually(lambda: standin.dm_messages(ANA))
-    assert "Welcome to Compass, Ana Ruiz!" in welcome[-1]["text"]
+    # The welcome replaces the form in the modal the person is looking at: no DM, no notification.
+    welcome = response.json()
+    assert welcome["response_action"] == "update" and "Welcome to Compass, Ana Ruiz!" in json.dumps(welcome["view"])
+    assert standin.dm_messages(ANA) == []
     home = eventually(lambda: standin.home_view(ANA))
     assert "You're in" in json.dumps(home)
 
@@ -111,11 +113,11 @@ def test_rejoining_edits_the_profile_without_asking_consent_again(slack, standin
     assert "consent" not in [b.get("block_id") for b in view["blocks"]]
     specialty = next(b for b in view["blocks"] if b.get("block_id") == "specialty")
     assert specialty["element"]["initial_value"] == "Internal Medicine"
-    slack.view_submission(ANA, view, join_values(consent=None, specialty="Pediatrics", stage="PGY-3"))
+    response = slack.view_submission(ANA, view, join_values(consent=None, specialty="Pediatrics", stage="PGY-3"))
+    assert "profile is updated" in json.dumps(response.json()["view"])
     edited = eventually(lambda: (m := member(engine)) and m.specialty == "Pediatrics" and m)
     assert edited.career_stage == "PGY-3"
     assert edited.consented_at == first.consented_at
-    eventually(lambda: "profile is updated" in standin.dm_messages(ANA)[-1]["text"])
 
 
 def test_pause_until_a_date_resumes_by_itself(slack, standin, engine, services, responses):

@@ -16,7 +16,7 @@ from bot.runtime.services import Services
 from storage import schedule
 from storage.db import make_engine
 from storage.groups import count_unplaced
-from storage.models import ScheduledAction, SessionAttendance, SessionRsvp
+from storage.models import Member, ScheduledAction, SessionAttendance, SessionRsvp
 from tests.conftest import TEAM_ID
 from tests.support.clock import frozen
 from tests.support.waiting import eventually
@@ -24,7 +24,7 @@ from tests.test_groups_flow import actions, buttons, form, groups_in, ids, intro
 
 UTC = timezone.utc
 OFFSETS = {"remind24h": timedelta(hours=-24), "remind1h": timedelta(hours=-1), "post": timedelta(0),
-           "leadnote": timedelta(0), "attendance": timedelta(hours=2)}
+           "leadnote": timedelta(0), "attendance": timedelta(hours=1)}
 
 
 def text(value: object) -> str:
@@ -141,11 +141,12 @@ def test_a_full_series_from_formation_to_the_next_cycle(slack, standin, services
         expected = {"session_reminder_1h": 1, "session_post": 1, "session_lead_note": 1, "session_attendance": 1}
         assert {k: v for k, v in delivered.items() if k in expected} == expected, number
         if number == 1:
-            # The hour-before nudge skips the person who can't come; the lead sees counts, never names.
+            # The hour-before nudge is opt-in (nobody here chose it), the lead included; the lead's note has the
+            # counts, never names.
             assert keyed(standin.dm_messages("UP005"), prefix + "remind1h") == []
-            lead_nudge = keyed(standin.dm_messages(lead), prefix + "remind1h")[0]
-            assert "4 going · 1 can't make it" in text(lead_nudge["blocks"])
+            assert keyed(standin.dm_messages(lead), prefix + "remind1h") == []
             note = keyed(standin.dm_messages(lead), prefix + "leadnote")[0]
+            assert "4 going · 1 can't make it" in text(note["blocks"])
             assert "You're leading the next session" in text(note["blocks"])
             for user_id, action_id in (("UP002", "attendance_yes"), ("UP003", "attendance_yes"), ("UP004", "attendance_no")):
                 with frozen(start + timedelta(hours=2, minutes=30)):
@@ -168,11 +169,14 @@ def test_a_full_series_from_formation_to_the_next_cycle(slack, standin, services
         allowed = 30 * 60 + 5 if number == "7" else 5
         assert 0 <= delay < allowed, (key_of(message), delay)
     assert Counter(key_of(m).rsplit(":", 1)[1] for m in channel) == {"post": 12}
-    assert len(keyed(standin.dm_messages(lead), f"session:{group.id}:1:1:")) == 4  # session 1: 24h, 1h, note, attendance
+    assert len(keyed(standin.dm_messages(lead), f"session:{group.id}:1:1:")) == 3  # session 1: 24h, note, attendance
     per_member = Counter(key_of(m).rsplit(":", 1)[1] for m in keyed(standin.dm_messages("UP002"), f"session:{group.id}:"))
-    assert per_member == {"remind24h": 11, "remind1h": 11, "attendance": 12}
-    # 12 posts, 12 notes, 11 x 6 of each reminder and 12 x 6 checks, less the person who said she couldn't come to session 1.
-    assert len(channel + dms) == 12 + 12 + 66 + 66 + 72 - 2
+    # The hour-before reminder is a choice each person makes (nobody here did).
+    # After every second session the check-in asks "Were you there?" in the same message (a pulse: key).
+    assert per_member == {"remind24h": 11, "attendance": 6}
+    # 12 posts, 12 notes, 11 x 6 day-before reminders and 6 x 6 checks, less the person who said she couldn't
+    # come to session 1.
+    assert len(channel + dms) == 12 + 12 + 66 + 36 - 1
 
     # Topics: introductions first, closing last, no regular topic twice.
     topics = [services.catalogue.get(r.topic_slug) for r in rows_of(engine, group.id)]
@@ -224,6 +228,11 @@ def attendance(engine, session_id: int) -> dict[str, bool]:  # noqa: ANN001
 
 def test_a_clock_killed_after_claiming_loses_nothing_and_duplicates_nothing(standin, services, engine):
     people = seed_members(engine, standin, ids("K", 6), leads=("UK001",))
+    with Session(engine) as session:  # everyone here chose the hour-before reminder too
+        for member in session.exec(select(Member).where(Member.slack_user_id.in_(people))):
+            member.remind_hour_before = True
+            session.add(member)
+        session.commit()
     group = planned_series(services, standin, engine, people)
     first = rows_of(engine, group.id)[0]
     prefix = f"session:{group.id}:1:1:{int(first.starts_at.timestamp())}:"

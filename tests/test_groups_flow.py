@@ -283,7 +283,7 @@ def test_the_lead_picks_a_slot_and_the_series_is_planned_announced_and_in_the_ca
         payload = schedule.payload_of(pulse)
         session_row = rows[payload["number"] - 1]
         assert payload == {"group_id": group_id, "cycle": 1, "number": session_row.number, "session_number": session_row.number}
-        assert pulse.due_at == session_row.starts_at + timedelta(hours=2)
+        assert pulse.due_at == session_row.starts_at + timedelta(hours=1)  # as the session ends
         assert pulse.team_id == TEAM_ID
 
     # The announcement and the calendar file arrive together in the channel.

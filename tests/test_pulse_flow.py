@@ -130,8 +130,11 @@ def test_baseline_is_a_dm_with_one_button_and_an_answer_gets_private_feedback(sl
         assert set(stored) == set(BASELINE_ANSWERS)
         assert stored["who5"].score == 60 and json.loads(stored["who5"].answers) == [3, 3, 3, 3, 3]
         assert stored["phq2"].score == 1
-        # The DM's button is gone once answered; the reminder and closing are cancelled.
+        # The DM's button is gone once answered and the scores are shown there, by an edit: no second DM.
         eventually(lambda: "Check-in done" in message_at(standin, ANA, invitations[0]["ts"])["text"])
+        assert "starting point" in json.dumps(message_at(standin, ANA, invitations[0]["ts"])["blocks"])
+        assert [t for t in dm_texts(standin, ANA) if "starting point" in t] == [dm_texts(standin, ANA)[
+            [m["ts"] for m in standin.dm_messages(ANA)].index(invitations[0]["ts"])]]
         assert survey_messages(standin, ANA) == []
         with Session(engine) as session:
             pending = session.exec(select(ScheduledAction).where(ScheduledAction.status == "pending",
@@ -206,7 +209,16 @@ def test_pulse_goes_to_active_members_who_attended_and_compares_with_the_baselin
         assert Clock(services).tick().kinds == {"pulse_after_session": 1}
         assert len(survey_messages(standin, ANA)) == 1
         assert survey_messages(standin, BEN) == [] and survey_messages(standin, CAL) == []  # paused; missed the session
+        # One message after the session: "Were you there?" and the check-in; "I was there" records it and opens the modal.
+        (after,) = survey_messages(standin, ANA)
+        assert after["text"].startswith("Were you at ") and "7 questions" in json.dumps(after["blocks"])
+        actions = [e["action_id"] for b in after["blocks"] for e in b.get("elements") or [] if e.get("type") == "button"]
+        assert actions == ["open_survey", "attendance_no"]
+        assert len([m for m in standin.dm_messages(ANA) if m["ts"] > after["ts"]]) == 0
         view = open_modal(slack, standin, ANA)
+        with Session(engine) as session:
+            said = {a.slack_user_id: a.attended for a in session.exec(select(SessionAttendance))}
+        assert said == {CAL: False, ANA: True}
         assert view["title"]["text"] == "Quick check-in"
         assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"][-1] == "group_worth__0"
         slack.view_submission(ANA, view, values_for(PULSE_ANSWERS))
@@ -222,9 +234,9 @@ def test_the_reminder_goes_once_and_only_to_people_who_have_not_answered(slack, 
     with frozen("2026-03-30 20:00:00"):
         for user_id in (ANA, BEN, CAL):
             enrol(engine, user_id)
-        schedule_pulse(engine, make_group(engine, [ANA, BEN, CAL]))
+            schedule_wave(engine, user_id, "baseline")
         Clock(services).tick()
-        answer(slack, standin, ANA, PULSE_ANSWERS)
+        answer(slack, standin, ANA, BASELINE_ANSWERS)
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed")
     with frozen("2026-04-01 19:00:00"):
         assert Clock(services).tick().kinds == {}  # not two days yet
@@ -236,13 +248,28 @@ def test_the_reminder_goes_once_and_only_to_people_who_have_not_answered(slack, 
     assert reminders[ANA] == [] and len(reminders[BEN]) == 1 and len(reminders[CAL]) == 1
     assert surveys_of(engine, BEN)[0].reminded_at is not None and surveys_of(engine, ANA)[0].reminded_at is None
 
-    with frozen("2026-04-04 20:05:00"):  # five days after sending: the pulse closes
+    with frozen("2026-04-13 20:05:00"):  # fourteen days after sending: the baseline closes
         assert Clock(services).tick().kinds == {"survey_close": 2}
     assert surveys_of(engine, BEN)[0].status == "expired"
     assert survey_messages(standin, BEN) == []  # the invitation and the reminder lost their buttons
     assert all("has closed" in m["text"] for m in standin.dm_messages(BEN))
     slack.action(BEN, "open_survey", str(surveys_of(engine, BEN)[0].id), channel_id=standin.dm_channel(BEN), message_ts="1.0")
     assert "has closed" in eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+
+
+def test_a_pulse_after_a_session_has_no_reminder_and_closes_after_five_days(slack, standin, engine, services):
+    standin.add_user(CAL, name="cal", real_name="Cal Diaz", tz="America/New_York")
+    with frozen("2026-03-30 20:00:00"):
+        for user_id in (ANA, BEN, CAL):
+            enrol(engine, user_id)
+        schedule_pulse(engine, make_group(engine, [ANA, BEN, CAL]))
+        assert Clock(services).tick().kinds == {"pulse_after_session": 1}
+    with frozen("2026-04-01 20:05:00"):
+        assert Clock(services).tick().kinds == {}  # one message after a session, no nudge after it
+    with frozen("2026-04-04 20:05:00"):
+        assert Clock(services).tick().kinds == {"survey_close": 3}
+    assert not any("gentle nudge" in m.get("text", "") for u in (ANA, BEN, CAL) for m in standin.dm_messages(u))
+    assert survey_messages(standin, BEN) == [] and surveys_of(engine, BEN)[0].status == "expired"
 
 
 def schedule_wave(engine, user_id: str, wave: str) -> None:  # noqa: ANN001
@@ -300,10 +327,11 @@ def test_a_paused_person_is_asked_after_the_pause(standin, engine, services):
 def test_feedback_that_slack_refused_is_sent_later_exactly_once(slack, standin, engine, services):
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
-        eventually(lambda: any("Welcome to Compass" in m["text"] for m in standin.dm_messages(ANA)))
+        eventually(lambda: standin.home_view(ANA))  # joined: the Home tab is published after the welcome
         Clock(services).tick()
         view = open_modal(slack, standin, ANA)
-        standin.inject("chat.postMessage", error="internal_error")
+        standin.inject("chat.update", error="internal_error")  # the scores cannot go in place ...
+        standin.inject("chat.postMessage", error="internal_error")  # ... nor in a DM of their own
         slack.view_submission(ANA, view, values_for(BASELINE_ANSWERS))
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed")
         with Session(engine) as session:

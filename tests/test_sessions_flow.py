@@ -56,7 +56,7 @@ def test_skip_adds_a_session_at_the_end_and_moves_everything_that_depends_on_it(
     assert len(actions(engine, f"session:{group.id}:1:13:", status="pending")) == 5
     second_pulse = actions(engine, f"pulse:{group.id}:1:2")[0]
     third = row(engine, group.id, 3)
-    assert second_pulse.due_at == third.starts_at + timedelta(hours=2)
+    assert second_pulse.due_at == third.starts_at + timedelta(hours=1)  # as the session ends
     assert schedule.payload_of(second_pulse) == {"group_id": group.id, "cycle": 1, "number": 2, "session_number": 3}
     assert actions(engine, f"cycle:{group.id}:1:end")[0].due_at == rows[12].starts_at + timedelta(hours=24)
 
@@ -96,7 +96,7 @@ def test_reschedule_moves_the_next_session_its_reminders_and_the_calendar(slack,
     assert {a.status for a in actions(engine) if a.key in old_keys} == {"cancelled"}
     fresh = {a.key.rsplit(":", 1)[1]: a.due_at for a in actions(engine, f"session:{group.id}:1:1:", status="pending")}
     assert fresh == {"remind24h": moved.starts_at - timedelta(hours=24), "remind1h": moved.starts_at - timedelta(hours=1),
-                     "post": moved.starts_at, "leadnote": moved.starts_at, "attendance": moved.starts_at + timedelta(hours=2)}
+                     "post": moved.starts_at, "leadnote": moved.starts_at, "attendance": moved.starts_at + timedelta(hours=1)}
     event = events(standin.files[-1])[f"compass-{group.id}-1-session-1@compass-bot"]
     assert event.decoded("DTSTART") == moved.starts_at and int(event["SEQUENCE"]) == 1
     assert "moves from Mon 2 Feb, 18:00 CST to *Wed 4 Feb, 19:00 CST*" in standin.files[-1]["initial_comment"]
@@ -105,7 +105,8 @@ def test_reschedule_moves_the_next_session_its_reminders_and_the_calendar(slack,
     run_clock(services, moved.starts_at + timedelta(hours=3))
     posts = keyed(standin.messages(group.channel_id), f"session:{group.id}:1:1:")
     assert len(posts) == 1 and key_of(posts[0]).endswith(f"{int(moved.starts_at.timestamp())}:post")
-    assert len(keyed(standin.dm_messages("UQ002"), f"session:{group.id}:1:1:")) == 3
+    # the day-before reminder and, as the session ends, "Were you there?" (the hour-before one is opt-in)
+    assert len(keyed(standin.dm_messages("UQ002"), f"session:{group.id}:1:1:")) == 2
 
 
 def test_an_admin_may_use_the_controls_in_the_groups_channel(slack, standin, services, engine, responses):

@@ -92,16 +92,23 @@ class Habits:
             plan = self._answer(person, message, now)
             if plan is not None:
                 plans.append(plan)
+            if RSVP[0] in message.buttons and (OPEN_SURVEY in message.buttons or ATTENDANCE[1] in message.buttons):
+                # the message after a session also asks about the next one
+                rsvp = self._rsvp(person, message, now)
+                if rsvp is not None:
+                    plans.append(rsvp)
         return plans
 
     def _answer(self, person: Physician, message: Message, now: datetime) -> Plan | None:
         buttons = message.buttons
+        if OPEN_SURVEY in buttons and ATTENDANCE[1] in buttons and not self._will_attend(person, buttons[ATTENDANCE[1]][0]):
+            return self._attendance(person, message, now)  # the check-in after a session they missed
         if OPEN_SURVEY in buttons:
             return self._survey(person, message, now)
+        if ATTENDANCE[1] in buttons:
+            return self._attendance(person, message, now)
         if RSVP[0] in buttons:
             return self._rsvp(person, message, now)
-        if ATTENDANCE[0] in buttons:
-            return self._attendance(person, message, now)
         if CHECKIN["met"] in buttons:
             return self._checkin(person, message, now)
         if NEXT_CYCLE[0] in buttons:
@@ -129,8 +136,8 @@ class Habits:
         return self._click(person, message, RSVP[0] if attends else RSVP[1], self._when(person, now, 0.5, 10))
 
     def _attendance(self, person: Physician, message: Message, now: datetime) -> Plan | None:
-        session_id = message.buttons[ATTENDANCE[0]][0]
-        attended = self._will_attend(person, session_id)
+        session_id = message.buttons[ATTENDANCE[1]][0]
+        attended = self._will_attend(person, session_id) and ATTENDANCE[0] in message.buttons
         if self.rng.random() >= 0.5 + person.engagement / 2:
             return None
         return self._click(person, message, ATTENDANCE[0] if attended else ATTENDANCE[1], self._when(person, now, 0.25, 10))

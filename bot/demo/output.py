@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -44,12 +45,43 @@ def write_report(directory: Path, *, engine: Engine, team_id: str, min_group: in
     return paths
 
 
-def write_record(path: Path, calls: Iterable[Call]) -> int:
-    """Every Web API call, one JSON object a line: ``{"method": ..., "args": {...}}``. Returns the count."""
+def record_lines(calls: Iterable[Call], *, conversation: Callable[[str], dict], timezones: Mapping[str, str]) -> list[dict]:
+    """Every Web API call as the record keeps it: ``{"method", "args", "at", "ok"}``, and for a message
+    or file put in one person's DM also ``"to"`` (their user ID) and ``"tz"`` (their profile's time zone)."""
+    lines = []
+    for call in calls:
+        line: dict[str, Any] = {"method": call.method, "args": call.args,
+                                "at": datetime.fromtimestamp(call.at, timezone.utc).isoformat(), "ok": call.ok}
+        recipient = _dm_recipient(call, conversation) if call.ok else None
+        if recipient:
+            line.update(to=recipient, tz=timezones.get(recipient, "UTC"))
+        lines.append(line)
+    return lines
+
+
+def _dm_recipient(call: Call, conversation: Callable[[str], dict]) -> str | None:
+    if call.method == "chat.postMessage":
+        channels = [str((call.response or {}).get("channel") or call.args.get("channel") or "")]
+    elif call.method == "files.completeUploadExternal":
+        channels = [str(c) for c in (call.args.get("channel_id"), call.args.get("channels")) if c]
+    else:
+        return None
+    for channel in channels:
+        try:
+            described = conversation(channel)
+        except KeyError:
+            continue
+        if described.get("is_im"):
+            return str(described.get("user") or "") or None
+    return None
+
+
+def write_record(path: Path, lines: Iterable[dict]) -> int:
+    """The record, one JSON object a line (see :func:`record_lines`). Returns the count."""
     count = 0
     with path.open("w", encoding="utf-8") as out:
-        for call in calls:
-            out.write(json.dumps({"method": call.method, "args": call.args}, default=_jsonable, sort_keys=True) + "\n")
+        for line in lines:
+            out.write(json.dumps(line, default=_jsonable, sort_keys=True) + "\n")
             count += 1
     return count
 
@@ -74,6 +106,7 @@ class Summary:
     checkins_answered: int
     surveys_sent: Counter
     surveys_answered: Counter
+    burden: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         declined = self.people - self.joined
@@ -88,11 +121,19 @@ class Summary:
                 for kind, label in (("baseline", "baselines"), ("pulse", "pulses"), ("followup", "follow-ups"))
                 if self.surveys_sent[kind]
             ) or "none sent yet") + ".",
+            *self.burden,
         ]
 
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def member_ids(engine: Engine, *, team_id: str) -> list[str]:
+    """The physicians who joined (consented), whose burden the summary measures."""
+    with Session(engine) as session:
+        return list(session.exec(select(Member.slack_user_id).where(
+            Member.team_id == team_id, Member.consented_at.is_not(None))))  # type: ignore[union-attr]
 
 
 def summarise(engine: Engine, *, team_id: str, people: int) -> Summary:

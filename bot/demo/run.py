@@ -12,7 +12,7 @@ import random
 import sys
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, TextIO
@@ -24,7 +24,8 @@ from bot.runtime.settings import ConfigError, Settings, load_settings
 from bot.demo.behaviour import Habits
 from bot.demo.driver import SlackDriver
 from bot.demo.harness import ReplySink, RunningBot, start_bot
-from bot.demo.output import TRANSCRIPT, Summary, summarise, write_record, write_report
+from bot.demo.burden import Burden, measure, read_record
+from bot.demo.output import TRANSCRIPT, Summary, member_ids, record_lines, summarise, write_record, write_report
 from bot.demo.people import Physician, cohort
 from bot.demo.progress import Progress
 from bot.demo.simulation import Simulation, group_lead
@@ -58,6 +59,7 @@ class DemoResult:
     files: dict[str, Path]
     summary: Summary
     calls: int
+    burden: Burden
 
 
 def demo_settings(*, api_url: str, database_url: str) -> Settings:
@@ -181,13 +183,18 @@ def run_demo(options: DemoOptions, *, out: TextIO | None = None, err: TextIO | N
         min_group = world.bot.services.settings.compass_min_group
         files = write_report(options.output, engine=engine, team_id=TEAM_ID, min_group=min_group)
         summary = summarise(engine, team_id=TEAM_ID, people=len(people))
-        calls = world.standin.calls
+        timezones = {ADMIN_ID: PROGRAM_TIMEZONE, **{p.user_id: p.timezone for p in people}}
+        lines = record_lines(world.standin.calls, conversation=world.standin.conversation, timezones=timezones)
+        members = member_ids(engine, team_id=TEAM_ID)
 
     transcript_path = options.output / TRANSCRIPT
     transcript_path.write_text(transcript.text(), encoding="utf-8")
     files = {"transcript": transcript_path, **files}
     if options.record is not None:
         options.record.parent.mkdir(parents=True, exist_ok=True)
-        write_record(options.record, calls)
+        write_record(options.record, lines)
         files["record"] = options.record
-    return DemoResult(files=files, summary=summary, calls=len(calls))
+        lines = read_record(options.record)  # the figures come from the very record written
+    burden = measure(lines, physicians=members, start=START, weeks=options.weeks)
+    summary = replace(summary, burden=burden.lines())
+    return DemoResult(files=files, summary=summary, calls=len(lines), burden=burden)

@@ -31,7 +31,7 @@ SESSION_KINDS = (REMINDER_24H_KIND, REMINDER_1H_KIND, SESSION_POST_KIND, LEAD_NO
 
 BEFORE_24H = timedelta(hours=24)
 BEFORE_1H = timedelta(hours=1)
-ATTENDANCE_AFTER = timedelta(hours=2)
+ATTENDANCE_AFTER = SESSION_LENGTH  # as the session ends: "Were you there?" while it is fresh
 PULSE_AFTER = ATTENDANCE_AFTER
 CYCLE_END_AFTER = timedelta(hours=24)
 PULSE_EVERY = 2  # a pulse survey after every second session

@@ -141,12 +141,18 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
         log.exception("join form: could not save the profile of %s", user_id)
         ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
         return
-    ack()
+    # The welcome replaces the form in the same modal: the person is looking at it, so it needs no DM.
     resources = services.settings.crisis_for(member.country)
     text = render("join_welcome.j2", newly_enrolled=newly_enrolled, name=member.display_name or "there",
                   crisis_resources=resources.lines(), emergency_number=resources.emergency_number)
-    _dm(client, user_id, text)
+    ack(response_action="update", view=_welcome_view(text))
     publish_home(services, client, team_id=team_id, user_id=user_id)
+
+
+def _welcome_view(text: str) -> dict:
+    return {"type": "modal", "title": {"type": "plain_text", "text": "Compass"},
+            "close": {"type": "plain_text", "text": "Done"},
+            "blocks": check_blocks(section_blocks(text), surface="modal")}
 
 
 def _slack_name(user: dict) -> str:

@@ -17,7 +17,7 @@ is **skipped** for that person: it asks about a session that is already over, an
 next pulse comes four weeks later. A baseline or follow-up is a trial time point and
 asks everything a pulse asks, so it **replaces** an open pulse (the pulse's DM is
 edited to say it closed) and is sent. Surveys close by themselves after
-:data:`OPEN_FOR` (a pulse sooner than a long check-in), and one reminder goes after
+:data:`OPEN_FOR` (a pulse sooner than a long check-in), and for a baseline or follow-up one reminder goes after
 :data:`REMIND_AFTER` to people who have not answered, and only to them.
 
 Privacy
@@ -41,20 +41,22 @@ from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from slack_sdk.models.views import View
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered, post_once
 from bot.flows.commands import CommandRouter, bounded_int, run_guarded, who
 from bot.flows.home import publish_home
-from bot.domain.instruments import Survey as SurveyDefinition
-from bot.domain.instruments import UnknownInstrument, default_catalogue
+from bot.domain.instruments import default_catalogue
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
+from bot.domain.group_series import local_text
 from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
+from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.slack.client import call
 from bot.slack.survey_forms import (
     CALLBACK_ID,
     OPEN_SURVEY_ACTION_ID,
+    after_session_blocks,
     block_id,
     build_survey_modal,
     crisis_message_blocks,
@@ -65,10 +67,12 @@ from bot.slack.survey_forms import (
     score_feedback_text,
 )
 from storage import schedule
+from bot.flows.pulse_home import SURVEY_OF_KIND, _minutes, default_survey, home_section  # noqa: F401 - home_section: the Home hook
+from storage import groups as groups_store
 from storage import surveys as store
 from storage.db import session_scope, utcnow
 from storage.members import get_member
-from storage.models import GroupMember, GroupSession, Member, ScheduledAction, SessionAttendance, Survey
+from storage.models import Member, ScheduledAction, Survey
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +84,12 @@ CLOSE_KIND = "survey_close"
 FEEDBACK_KIND = "survey_feedback"
 
 WAVES = {"baseline": ("baseline", "baseline"), "6m": ("followup", "follow_up"), "12m": ("followup", "follow_up")}
-SURVEY_OF_KIND = {"baseline": "baseline", "followup": "follow_up", "pulse": "pulse"}
+
 REMIND_AFTER = timedelta(days=2)
 OPEN_FOR = {"pulse": timedelta(days=5), "baseline": timedelta(days=14), "followup": timedelta(days=14)}
 WAVE_WINDOW = timedelta(days=60)  # a 6- or 12-month answer later than this no longer measures that time point
 PAUSED_RECHECK = timedelta(days=7)
 ASK_AT_UTC = time(14, 0)  # mid-morning across US time zones, for a survey deferred to a later day
-SPARK = "▁▂▃▄▅▆▇█"
 
 
 def register(app: App, services: Services, router: CommandRouter) -> None:
@@ -134,17 +137,6 @@ def feedback_key(survey_id: int) -> str:
     return f"survey-feedback:{survey_id}"
 
 
-def _minutes(survey: Survey) -> int:
-    try:
-        return default_survey(survey).minutes
-    except UnknownInstrument:
-        return 1
-
-
-def default_survey(survey: Survey) -> SurveyDefinition:
-    return default_catalogue().survey(SURVEY_OF_KIND.get(survey.kind, "pulse"))
-
-
 def _post_keyed(client: WebClient, *, channel: str, key: str, text: str, blocks: list | None) -> dict:
     """A post carrying ``key`` in its metadata, so a retry can tell whether it already went out."""
     outcome = call(client, "chat.postMessage", channel=channel, text=text, blocks=blocks,
@@ -184,8 +176,9 @@ def _open_for(session: Session, *, team_id: str, user_id: str, kind: str, wave: 
         superseded = _close(session, current)
     now = utcnow()
     survey = store.start_survey(session, team_id=team_id, user_id=user_id, kind=kind, wave=wave, instruments=instruments, now=now)
-    schedule.schedule(session, key=reminder_key(survey.id), kind=REMINDER_KIND, due_at=now + REMIND_AFTER,
-                      team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id})
+    if kind != "pulse":  # a pulse is one message after a session; only the longer surveys get a nudge
+        schedule.schedule(session, key=reminder_key(survey.id), kind=REMINDER_KIND, due_at=now + REMIND_AFTER,
+                          team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id})
     schedule.schedule(session, key=close_key(survey.id), kind=CLOSE_KIND, due_at=now + OPEN_FOR[kind],
                       team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id, "messages": []})
     return Opened(survey.id, superseded=superseded)
@@ -231,9 +224,14 @@ def _edit_messages(client: WebClient, messages: Sequence[dict], state: str) -> N
 
 
 def _send_invitation(services: Services, client: WebClient, action: ScheduledAction, *, survey_id: int, user_id: str,
-                     survey_kind: str) -> None:
-    """Post the survey DM (once, even across retries); a permanent failure closes the survey."""
-    text, blocks = invitation_blocks(survey_kind, min_group=services.settings.compass_min_group, button_value=str(survey_id))
+                     survey_kind: str, after: tuple | None = None) -> None:
+    """Post the survey DM (once, even across retries); a permanent failure closes the survey.
+    ``after`` (session ID, "Were you there?") makes it the one message after a session."""
+    if after is not None:
+        text, blocks = after_session_blocks(question=after[1], session_id=after[0], survey_id=survey_id,
+                                            min_group=services.settings.compass_min_group, upcoming=after[2])
+    else:
+        text, blocks = invitation_blocks(survey_kind, min_group=services.settings.compass_min_group, button_value=str(survey_id))
     try:
         posted = post_once(client, action, channel=user_id, text=fallback_text(text), blocks=blocks)
     except DeliveryFailed:
@@ -252,6 +250,8 @@ def deliver_wave_survey(services: Services, client: WebClient, action: Scheduled
         raise DeliveryFailed(f"unknown survey wave {wave!r}")
     kind, survey_kind = WAVES[wave]
     team_id, user_id = action.team_id, action.subject_user_id
+    if not awake_recipients(services, action, payload, [user_id]):
+        raise DropDelivery("held until the end of the person's quiet hours")
     instruments = default_catalogue().survey(survey_kind).instruments
     deferred_to: datetime | None = None
     with session_scope(services.engine) as session:
@@ -299,9 +299,12 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
     wave = f"pulse:{group_id}:{cycle}:{number}"
     instruments = default_catalogue().survey("pulse").instruments
     with Session(services.engine) as session:
-        recipients = pulse_recipients(session, group_id=group_id, cycle=cycle, session_number=session_number)
+        recipients = store.pulse_recipients(session, group_id=group_id, cycle=cycle, session_number=session_number)
+        after = _attendance_question(session, group_id=group_id, cycle=cycle, number=session_number,
+                                     tz=services.settings.compass_timezone)
     if recipients is None:
         raise DropDelivery("the session did not take place")
+    recipients = awake_recipients(services, action, payload, recipients)
     sent, passing = 0, []
     for user_id in recipients:
         try:
@@ -311,7 +314,8 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
         except Skip:
             continue
         try:
-            _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind="pulse")
+            _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind="pulse",
+                             after=after)
             sent += 1
         except RetryLater as exc:
             passing.append(str(exc))
@@ -320,30 +324,6 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
     if passing:
         raise RetryLater(f"{len(passing)} check-in DM(s) to retry: {passing[0]}")
     log.info("%s: sent %d check-in(s)", action.key, sent)
-
-
-def pulse_recipients(session: Session, *, group_id: int, cycle: int, session_number: int) -> list[str] | None:
-    """Active members of the group who are active in Compass, minus anyone who said they missed
-    the session; None when the session was skipped or cancelled."""
-    group_session = session.exec(
-        select(GroupSession).where(GroupSession.group_id == group_id, GroupSession.cycle == cycle,
-                                   GroupSession.number == session_number)
-    ).first()
-    if group_session is not None and group_session.status in ("skipped", "cancelled"):
-        return None
-    missed: set[str] = set()
-    if group_session is not None:
-        missed = set(session.exec(
-            select(SessionAttendance.slack_user_id).where(SessionAttendance.session_id == group_session.id,
-                                                          SessionAttendance.attended.is_(False))  # type: ignore[attr-defined]
-        ))
-    rows = session.exec(
-        select(GroupMember.slack_user_id)
-        .join(Member, (Member.team_id == GroupMember.team_id) & (Member.slack_user_id == GroupMember.slack_user_id))
-        .where(GroupMember.group_id == group_id, GroupMember.status == "active", Member.status == "active")
-        .order_by(GroupMember.id)
-    )
-    return [user_id for user_id in rows if user_id not in missed]
 
 
 def deliver_reminder(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
@@ -356,6 +336,8 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
         raise DropDelivery("answered or closed")
     if member is None or member.status != "active":
         raise DropDelivery("not active now")
+    if not awake_recipients(services, action, payload, [survey.slack_user_id]):
+        raise DropDelivery("held until the end of the person's quiet hours")
     text = render("pulse_reminder.j2", minutes=_minutes(survey))
     button = ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary")
     blocks = check_blocks([*section_blocks(text), ActionsBlock(elements=[button])])
@@ -379,15 +361,33 @@ def deliver_close(services: Services, client: WebClient, action: ScheduledAction
 # ---------------------------------------------------------------- answering
 
 
+def _attendance_question(session: Session, *, group_id: int, cycle: int, number: int, tz: str) -> tuple | None:
+    """(session ID, "Were you there?", the next session's (ID, start) or None) for the message after it."""
+    row = groups_store.find_session(session, group_id=group_id, cycle=cycle, number=number)
+    group = groups_store.get_group(session, group_id=group_id)
+    if row is None or group is None:
+        return None
+    upcoming = groups_store.next_session_after(session, group_id=group_id, cycle=cycle, starts_at=row.starts_at)
+    return (row.id, render("group_attendance.j2", group_name=group.name,
+                           session_start_local_text=local_text(row.starts_at, group.timezone or tz)),
+            (upcoming.id, local_text(upcoming.starts_at, group.timezone or tz)) if upcoming is not None else None)
+
+
 def open_survey_modal(services: Services, client: WebClient, body: dict, tell: Callable[[str], None]) -> None:
     team_id, user_id = who(body)
     actions = body.get("actions") or [{}]
-    survey_id = _survey_id(actions[0].get("value"))
+    survey_value, _, session_value = str(actions[0].get("value") or "").partition(":")
+    survey_id = _survey_id(survey_value)
     with Session(services.engine) as session:
         survey = store.get_survey(session, survey_id=survey_id) if survey_id else None
     if survey is None or survey.team_id != team_id or survey.slack_user_id != user_id:
         tell(render("pulse_notice.j2", reason="not_found"))
         return
+    if session_value:  # "I was there · check in": the attendance first, whatever happens to the check-in
+        with session_scope(services.engine) as session:
+            row = groups_store.get_session(session, session_id=_survey_id(session_value) or 0)
+            if row is not None and groups_store.is_member(session, group_id=row.group_id, user_id=user_id):
+                groups_store.set_attendance(session, session_id=row.id, user_id=user_id, attended=True)
     if survey.status != store.SENT:
         tell(render("pulse_notice.j2", reason=survey.status))
         return
@@ -463,8 +463,9 @@ def submit_survey(services: Services, ack, body: dict, view: dict, client: WebCl
         _keep_open_with_error(ack, view, render("errors.j2", kind="database"))
         return
     ack()
-    send_feedback(services, client, survey_id=survey.id, team_id=team_id, user_id=user_id, scores=scores)
-    _edit_messages(client, messages, "completed")
+    shown_in = send_feedback(services, client, survey_id=survey.id, team_id=team_id, user_id=user_id, scores=scores,
+                             messages=messages)
+    _edit_messages(client, [m for m in messages if m is not shown_in], "completed")
     publish_home(services, client, team_id=team_id, user_id=user_id)
 
 
@@ -472,15 +473,22 @@ def submit_survey(services: Services, ack, body: dict, view: dict, client: WebCl
 
 
 def send_feedback(services: Services, client: WebClient, *, survey_id: int, team_id: str, user_id: str,
-                  scores: Sequence[Score]) -> None:
+                  scores: Sequence[Score], messages: Sequence[dict] = ()) -> dict | None:
     """The crisis message first when a cut-off is crossed, then the scores; both only to the person.
 
-    If Slack fails, the clock sends whatever did not go out (``survey_feedback``); the posts
-    carry keys so a retry never sends one twice.
+    The scores are shown by updating the check-in's own DM (the last of ``messages``), so they
+    cost no new notification; they are posted when that edit fails or a crisis message went first. Returns the message
+    updated, if any. If Slack fails, the clock sends whatever did not go out (``survey_feedback``);
+    the posts carry keys so a retry never sends one twice.
     """
     parts = feedback_parts(services, survey_id=survey_id, team_id=team_id, user_id=user_id, scores=scores)
-    undelivered = False
+    undelivered, shown_in = False, None
+    # After the crisis message the scores follow it, below it, as before; otherwise they go in place.
+    in_place = bool(messages) and not any(key.endswith(":resources") for key, _, _ in parts)
     for key, text, blocks in parts:
+        if key.endswith(":scores") and in_place and _show_in_place(client, messages[-1], text, blocks):
+            shown_in = messages[-1]
+            continue
         try:
             _post_keyed(client, channel=user_id, key=key, text=text, blocks=blocks)
         except (RetryLater, DeliveryFailed):
@@ -493,6 +501,15 @@ def send_feedback(services: Services, client: WebClient, *, survey_id: int, team
                                   team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey_id})
         except SQLAlchemyError:
             log.exception("survey %s: feedback could not be sent nor queued", survey_id)
+    return shown_in
+
+
+def _show_in_place(client: WebClient, message: dict, text: str, blocks: list) -> bool:
+    """The check-in's DM becomes "done" with the scores under it (an edit: no new notification)."""
+    done = render("pulse_message_closed.j2", state="completed")
+    outcome = call(client, "chat.update", channel=message.get("channel"), ts=message.get("ts"),
+                   text=fallback_text(done + "\n" + text), blocks=check_blocks(section_blocks(done) + list(blocks)))
+    return outcome.ok
 
 
 def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id: str,
@@ -562,55 +579,3 @@ DELIVERIES = {
     CLOSE_KIND: deliver_close,
     FEEDBACK_KIND: deliver_feedback,
 }
-
-
-# ---------------------------------------------------------------- App Home
-
-
-@dataclass(frozen=True)
-class TrendLine:
-    title: str
-    sparkline: str
-    values: list[str]
-    maximum: int
-    higher_is_better: bool
-    baseline: str | None
-
-
-def sparkline(values: Sequence[float], low: float, high: float) -> str:
-    span = (high - low) or 1
-    return "".join(SPARK[min(len(SPARK) - 1, max(0, round((v - low) / span * (len(SPARK) - 1))))] for v in values)
-
-
-def home_section(services: Services, session: Session, *, member: Member) -> list:
-    """The person's own open check-in and trend; only ever built for their own Home tab."""
-    catalogue = default_catalogue()
-    survey = store.open_survey(session, team_id=member.team_id, user_id=member.slack_user_id)
-    history = store.personal_history(session, team_id=member.team_id, user_id=member.slack_user_id)
-    first = store.first_responses(session, team_id=member.team_id, user_id=member.slack_user_id)
-    lines = []
-    for instrument_id, points in history.items():
-        try:
-            instrument = catalogue.instrument(instrument_id)
-        except UnknownInstrument:
-            continue
-        if not instrument.personal_feedback:
-            continue
-        baseline = first.get(instrument_id)
-        lines.append(TrendLine(
-            title=instrument.title,
-            sparkline=sparkline([p.value for p in points], instrument.minimum, instrument.maximum),
-            values=[f"{p.value:g}" for p in points],
-            maximum=instrument.maximum,
-            higher_is_better=instrument.higher_is_better,
-            baseline=f"{baseline.score:g}" if baseline is not None and len(points) > 1 else None,
-        ))
-    if survey is None and not lines:
-        return []
-    open_info = {"minutes": _minutes(survey)} if survey is not None else None
-    blocks: list = section_blocks(render("pulse_home.j2", open_survey=open_info, lines=lines))
-    if survey is not None:
-        blocks.append(ActionsBlock(block_id="home_checkin", elements=[
-            ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary"),
-        ]))
-    return blocks

@@ -1,11 +1,8 @@
-"""Each session of a group: reminders, the session post and the lead's note, RSVPs, the attendance
-check, and the lead's controls (``/compass session now|skip|reschedule``, ``/compass topic``).
-
-Every message here is a scheduled action (see :mod:`bot.domain.group_series` for the keys and due
-times) delivered by the clock. A delivery checks that its session is still the one it was
-scheduled for, drops a reminder whose moment has passed, and says so when a session post is
-late. The topic of a session is chosen by the curriculum rotation the first time a message
-needs it, and kept.
+"""Each session of a group: the day-before reminder (to those who have not answered yet), the
+optional hour-before one, the session post and the lead's note, RSVPs, "Were you there?" as it
+ends (with the next session's RSVP), and the lead's controls (``/compass session …``, ``/compass
+topic``). Every message is a scheduled action (keys and due times: :mod:`bot.domain.group_series`);
+a delivery checks its session is still the one scheduled and respects each reader's quiet hours.
 """
 
 from __future__ import annotations
@@ -46,16 +43,20 @@ from bot.flows.groups import (
 from bot.slack.render import check_blocks, context_block, fallback_text, render, section_blocks
 from bot.domain.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
 from bot.domain.scheduling import SESSION_LENGTH, SeriesChangeError, SessionSlot, reschedule, skip_next
+from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.flows.click_targets import is_own_post
 from bot.slack.client import call
 from bot.slack.session_messages import (
+    ACTION_ATTENDED,
+    ACTION_MISSED,
     ACTION_RSVP_GOING,
     ACTION_RSVP_NOT_GOING,
     ACTION_TOPIC_ALTERNATIVES,
     ACTION_TOPIC_CHOOSE,
     choose_topic_blocks,
     lead_note_blocks,
+    next_rsvp_blocks,
     parse_topic_choice_value,
     reminder_1h_blocks,
     reminder_24h_blocks,
@@ -65,15 +66,13 @@ from storage import audit, schedule
 from storage import groups as store
 from storage.db import session_scope, utcnow
 from storage.group_pulse import group_pulse_answers
-from storage.members import get_member
+from storage.members import get_member, wanting_hour_before_reminder
 from storage.models import Group, GroupSession, ScheduledAction
 
 log = logging.getLogger(__name__)
 
 # Attendance feeds the program's fidelity figures; changing it long afterwards would rewrite them.
 ATTENDANCE_WINDOW = timedelta(days=7)
-ACTION_ATTENDED = "attendance_yes"
-ACTION_MISSED = "attendance_no"
 POST_CLAIM_STALE = timedelta(minutes=4)  # shorter than the clock's lease, so a retry can take over
 
 
@@ -177,7 +176,10 @@ def deliver_reminder_24h(services: Services, client: WebClient, action: Schedule
     context = context_for_delivery(services, action, payload)
     topic, _ = ensure_topic(services, context)
     with Session(services.engine) as session:
-        recipients = store.reachable_member_ids(session, group=context.group)
+        answers = store.rsvp_answers(session, session_id=context.row.id)
+        # Whoever already answered (in the message after the last session) needs no reminder to answer.
+        recipients = [u for u in store.reachable_member_ids(session, group=context.group) if u not in answers]
+    recipients = awake_recipients(services, action, payload, recipients)
     message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
                                   session_start_local_text=context.start_text)
     fan_out(client, action, recipients, lambda user_id: (message.text, message.blocks))
@@ -189,7 +191,11 @@ def deliver_reminder_1h(services: Services, client: WebClient, action: Scheduled
     with Session(services.engine) as session:
         answers = store.rsvp_answers(session, session_id=context.row.id)
         recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
+        # The hour-before reminder is each person's choice (App Home); the lead's has the counts.
+        wanting = wanting_hour_before_reminder(session, team_id=context.group.team_id, user_ids=recipients)
+        recipients = [u for u in recipients if u in wanting]
         counts = counts_text(session, context.row)
+    recipients = awake_recipients(services, action, payload, recipients)
     message = reminder_1h_blocks(topic, group_name=context.group.name, session_start_local_text=context.start_text)
 
     def build(user_id: str) -> tuple[str, list]:
@@ -264,10 +270,16 @@ def deliver_lead_note(services: Services, client: WebClient, action: ScheduledAc
     note = lead_note(services, context)
     if note is None:
         raise DropDelivery("the group has no lead who is taking part right now")
-    fan_out(client, action, [context.group.lead_user_id], lambda user_id: note)
+    fan_out(client, action, awake_recipients(services, action, payload, [context.group.lead_user_id]), lambda user_id: note)
 
 
-def attendance_message(context: SessionContext, confirmation: str = "") -> tuple[str, list]:
+def next_rsvp(session: Session, context: SessionContext) -> tuple[int, str] | None:
+    """The next session of the series (its ID and start), to answer for in the message after this one."""
+    upcoming = store.next_session_after(session, group_id=context.group.id, cycle=context.row.cycle, starts_at=context.row.starts_at)
+    return (upcoming.id, gs.local_text(upcoming.starts_at, context.group.timezone)) if upcoming is not None else None
+
+
+def attendance_message(context: SessionContext, confirmation: str = "", upcoming: tuple[int, str] | None = None) -> tuple[str, list]:
     text = render("group_attendance.j2", group_name=context.group.name, session_start_local_text=context.start_text)
     value = str(context.row.id)
     blocks: list = section_blocks(text) + [ActionsBlock(block_id="attendance", elements=[
@@ -276,6 +288,8 @@ def attendance_message(context: SessionContext, confirmation: str = "") -> tuple
     ])]
     if confirmation:
         blocks.append(context_block(confirmation))
+    if upcoming is not None:
+        blocks += next_rsvp_blocks(*upcoming)
     return fallback_text(text), check_blocks(blocks)
 
 
@@ -284,8 +298,13 @@ def deliver_attendance(services: Services, client: WebClient, action: ScheduledA
     with session_scope(services.engine) as session:
         store.mark_held(session, session_id=context.row.id)
         answers = store.rsvp_answers(session, session_id=context.row.id)
+    if context.position % gs.PULSE_EVERY == 0:
+        return  # the check-in after this session asks "Were you there?" in the same message (bot.flows.pulse)
+    with Session(services.engine) as session:
         recipients = [u for u in store.reachable_member_ids(session, group=context.group) if answers.get(u) != "not_going"]
-    fan_out(client, action, recipients, lambda user_id: attendance_message(context))
+        upcoming = next_rsvp(session, context)
+    recipients = awake_recipients(services, action, payload, recipients)
+    fan_out(client, action, recipients, lambda user_id: attendance_message(context, upcoming=upcoming))
 
 
 # --- answers: RSVP and attendance ------------------------------------------------------------------------
@@ -350,7 +369,9 @@ def answer_attendance(services: Services, client: WebClient, body: dict, attende
     with session_scope(services.engine) as session:
         store.set_attendance(session, session_id=context.row.id, user_id=user_id, attended=attended)
     confirmation = render("group_answers.j2", kind="attended" if attended else "missed")
-    text, blocks = attendance_message(context, confirmation)
+    with Session(services.engine) as session:
+        upcoming = next_rsvp(session, context)
+    text, blocks = attendance_message(context, confirmation, upcoming)
     update_or_reply(client, body, context, user_id, text, blocks, reply, confirmation)
 
 

@@ -27,6 +27,8 @@ from bot.domain.curriculum import Topic
 from bot.slack.render import check_blocks, context_block, divider, fallback_text, header_block, render_sections, section_blocks, split_text
 from bot.domain.rotation import TopicChoice
 
+ACTION_ATTENDED = "attendance_yes"
+ACTION_MISSED = "attendance_no"
 ACTION_RSVP_GOING = "rsvp_going"
 ACTION_RSVP_NOT_GOING = "rsvp_not_going"
 ACTION_TOPIC_ALTERNATIVES = "topic_alternatives"
@@ -219,3 +221,12 @@ def _build(
     if not text:
         raise ValueError(f"{template} has no ::fallback part")
     return Message(text, check_blocks(blocks))
+
+
+def next_rsvp_blocks(session_id: int, start_text: str) -> list:
+    """Under the message after a session: the next one, answered now (no day-before reminder is then needed)."""
+    text = f"*Next time:* {start_text}. Will you be there?"
+    return [SectionBlock(text=MarkdownTextObject(text=text)), ActionsBlock(block_id="rsvp_next", elements=[
+        ButtonElement(text=BUTTON_GOING, action_id=ACTION_RSVP_GOING, value=str(session_id)),
+        ButtonElement(text=BUTTON_NOT_GOING, action_id=ACTION_RSVP_NOT_GOING, value=str(session_id)),
+    ])]

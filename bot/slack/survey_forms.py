@@ -32,6 +32,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.instruments import Catalogue, Instrument, default_catalogue
+from bot.slack.session_messages import ACTION_MISSED, next_rsvp_blocks
 from bot.slack.render import check_blocks, context_block, render, render_sections, section_blocks
 from bot.domain.scoring import Change, Score, change
 
@@ -116,6 +117,33 @@ def invitation_blocks(
     )
     blocks = [*section_blocks(text), ActionsBlock(elements=[button])]
     return text, check_blocks(blocks, surface="message")
+
+
+def after_session_blocks(
+    *,
+    question: str,
+    session_id: int,
+    survey_id: int,
+    min_group: int,
+    upcoming: tuple[int, str] | None = None,
+    catalogue: Catalogue | None = None,
+) -> tuple[str, list[dict]]:
+    """One message after a session: "Were you there?" and the check-in together. "I was there"
+    records the attendance and opens the check-in; "I couldn't make it" records only that."""
+    catalogue = catalogue or default_catalogue()
+    survey = catalogue.survey("pulse")
+    questions = sum(len(catalogue.instrument(i).items) for i in survey.instruments)
+    text = render("survey_invite.j2", survey_id="after_session", minutes=survey.minutes, min_group=min_group,
+                  questions=questions)
+    buttons = [
+        ButtonElement(text=PlainTextObject(text="I was there · check in"), action_id=OPEN_SURVEY_ACTION_ID,
+                      value=f"{survey_id}:{session_id}", style="primary"),
+        ButtonElement(text=PlainTextObject(text="I couldn't make it"), action_id=ACTION_MISSED, value=str(session_id)),
+    ]
+    blocks = [*section_blocks(question), *section_blocks(text), ActionsBlock(elements=buttons)]
+    if upcoming is not None:
+        blocks += next_rsvp_blocks(*upcoming)
+    return question.splitlines()[0] + " " + text.splitlines()[0], check_blocks(blocks, surface="message")
 
 
 def _instrument_blocks(instrument: Instrument) -> list[Block]:

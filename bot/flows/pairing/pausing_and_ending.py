@@ -18,6 +18,7 @@ from bot.flows.pairing.button_clicks import parse_ints
 from bot.flows.pairing.pair_members import partner_of
 from bot.flows.pairing.scheduling import FIRST_CHECKIN_AFTER, SILENCE_LIMIT, pair_prefix, schedule_checkin, schedule_note
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, post_once
+from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
 from storage import audit, schedule
@@ -115,6 +116,8 @@ def deliver_note(services: Services, client: WebClient, action: ScheduledAction,
         member = get_member(session, team_id=action.team_id, user_id=user_id)
     if member is None or member.status == "left":
         raise DropDelivery("the person is no longer in Compass")
+    if not awake_recipients(services, action, payload, [user_id]):
+        raise DropDelivery("held until the end of the person's quiet hours")
     text = render("pair_note.j2", note=note, partner=str(payload.get("partner") or ""), limit=SILENCE_LIMIT)
     post_once(client, action, channel=user_id, text=fallback_text(text), blocks=check_blocks(section_blocks(text)))
     publish_home(services, client, team_id=action.team_id, user_id=user_id)

@@ -1,0 +1,50 @@
+"""Holding a scheduled DM back through the reader's quiet hours.
+
+A delivery that DMs people asks :func:`awake_recipients` which of them may be written to now.
+For each person whose quiet hours it is, a copy of the action is scheduled for that person
+alone (key ``<action key>:quiet:<user>``, payload ``only_user``) at the end of their quiet hours
+plus 30 minutes, and they are left out now. The copy's key makes the deferral itself
+exactly-once: a retry of the original finds the copy and leaves that person to it, even when
+the retry runs after the quiet hours have ended.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from bot.domain.quiet_hours import QuietHours, quiet_until
+from bot.runtime.services import Services
+from storage import schedule
+from storage.db import session_scope, utcnow
+from storage.members import get_member
+from storage.models import ScheduledAction
+
+ONLY_USER = "only_user"
+
+
+def deferred_key(action: ScheduledAction, user_id: str) -> str:
+    return f"{action.key}:quiet:{user_id}"
+
+
+def awake_recipients(services: Services, action: ScheduledAction, payload: dict, user_ids: Iterable[str]) -> list[str]:
+    """The people among ``user_ids`` to DM now (the copy's one person, if this is a deferred copy)."""
+    only = payload.get(ONLY_USER)
+    wanted = [u for u in dict.fromkeys(user_ids) if not only or u == only]
+    now = utcnow()
+    awake: list[str] = []
+    for user_id in wanted:
+        key = deferred_key(action, user_id)
+        with session_scope(services.engine) as session:
+            if schedule.get(session, key=key) is not None:
+                continue  # already handed to a copy for after this person's quiet hours
+            member = get_member(session, team_id=action.team_id, user_id=user_id) if action.team_id else None
+            hours = QuietHours.parse(member.quiet_start, member.quiet_end) if member is not None else QuietHours()
+            until = quiet_until(now, member.timezone if member is not None else None, hours,
+                                fallback_tz=services.settings.compass_timezone)
+            if until is None:
+                awake.append(user_id)
+                continue
+            schedule.schedule(session, key=key, kind=action.kind, due_at=until, team_id=action.team_id,
+                              subject_user_id=user_id, payload={**payload, ONLY_USER: user_id})
+    return awake
+

@@ -1,0 +1,53 @@
+"""The burden figures the demo prints: what counts as a DM, a tap, a week and a quiet hour."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from bot.demo.burden import in_quiet_hours, measure, needs_tap, percentile
+
+START = datetime(2026, 1, 5, 13, 0, tzinfo=timezone.utc)
+BUTTON = [{"type": "actions", "elements": [{"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}]}]
+LINK = [{"type": "actions", "elements": [{"type": "button", "url": "https://example.org", "text": {"type": "plain_text", "text": "Open"}}]}]
+
+
+def dm(to: str, at: datetime, *, blocks: list | None = None, tz: str = "America/New_York", method: str = "chat.postMessage") -> dict:
+    return {"method": method, "args": {"channel": "D1", "blocks": blocks or []}, "at": at.isoformat(), "ok": True, "to": to, "tz": tz}
+
+
+def test_a_button_needs_a_tap_and_a_link_or_plain_text_does_not():
+    assert needs_tap({"blocks": BUTTON})
+    assert needs_tap({"blocks": '[{"type": "actions", "elements": [{"type": "static_select"}]}]'})
+    assert not needs_tap({"blocks": LINK}) and not needs_tap({"text": "hello"})
+
+
+def test_quiet_hours_are_in_the_readers_own_zone_across_daylight_saving():
+    # 02:30 UTC is 21:30 in New York in winter (quiet) but 19:30 in Los Angeles (not)
+    moment = datetime(2026, 1, 10, 2, 30, tzinfo=timezone.utc)
+    assert in_quiet_hours(moment, "America/New_York") and not in_quiet_hours(moment, "America/Los_Angeles")
+    # 11:30 UTC: 06:30 in New York in winter (quiet), 07:30 in summer (not)
+    assert in_quiet_hours(datetime(2026, 1, 10, 11, 30, tzinfo=timezone.utc), "America/New_York")
+    assert not in_quiet_hours(datetime(2026, 7, 10, 11, 30, tzinfo=timezone.utc), "America/New_York")
+
+
+def test_figures_per_physician_per_week():
+    lines = [
+        dm("UA", START + timedelta(hours=1), blocks=BUTTON),
+        dm("UA", START + timedelta(days=1)),
+        dm("UA", START + timedelta(days=2, hours=15)),  # 23:00 in New York: quiet
+        dm("UB", START + timedelta(days=8), blocks=BUTTON),
+        dm("UC", START + timedelta(days=8)),  # not a member: not counted
+        {"method": "chat.update", "args": {}, "at": START.isoformat(), "ok": True},
+        dm("UA", START + timedelta(weeks=3)),  # after the run
+    ]
+    burden = measure(lines, physicians=["UA", "UB"], start=START, weeks=2)
+    assert burden.total_dms == 4 and burden.quiet_hours == 1
+    assert (burden.dms.median, burden.dms.max) == (0.5, 1.5)
+    assert (burden.taps.median, burden.taps.max) == (0.5, 0.5)
+    assert (burden.busiest_week, burden.busiest_week_taps) == (3, 1)
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([], 0.5) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert percentile([float(n) for n in range(1, 11)], 0.9) == 9.0
