@@ -221,9 +221,9 @@ def test_forget_me_keeps_published_months_and_leaves_the_person_out_of_later_one
 
 
 def _overall_who5(slack, standin, month: str) -> dict:  # noqa: ANN001
-    uploads = len([f for f in standin.files if f["filename"].endswith(".csv")])
+    uploads = len([f for f in standin.files if f["filename"].startswith("compass-report-")])
     slack.command(ADMIN_ID, "report")
-    upload = eventually(lambda: (c := [f for f in standin.files if f["filename"].endswith(".csv")]) and len(c) > uploads and c[-1])
+    upload = eventually(lambda: (c := [f for f in standin.files if f["filename"].startswith("compass-report-")]) and len(c) > uploads and c[-1])
     eventually(lambda: slack.responses.messages(slack.last_response_url))
     rows = csv.DictReader(io.StringIO(upload["content"].decode("utf-8")))
     return next(r for r in rows if r["metric"] == "who5_mean" and r["month"] == month and r["breakdown"] == "overall")

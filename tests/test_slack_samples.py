@@ -156,7 +156,7 @@ def test_a_view_submission_from_a_grid_workspace_enrols_the_person(slack, engine
     payload["view"].update(callback_id="join_submit", private_metadata=json.dumps({"consent": True}),
                            state={"values": join_values()})
     answer = slack.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
-    assert answer.status_code == 200 and not answer.content  # an empty ack closes the modal
+    assert answer.status_code == 200 and answer.json()["response_action"] == "update"  # the welcome replaces the form
     with Session(engine) as session:
         member = session.exec(select(Member).where(Member.slack_user_id == user_id)).one()
     assert member.team_id == team_id and member.status == "active"

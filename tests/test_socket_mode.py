@@ -60,7 +60,7 @@ def test_serve_over_socket_mode_answers_help_and_a_join(standin, endpoint, tmp_p
             "view": {**view, "id": "V0SOCKET", "state": {"values": join_values()}},
         }
         submit_ack = endpoint.send("interactive", submission)
-        assert not submit_ack.get("payload")  # an empty acknowledgement closes the modal
+        assert submit_ack["payload"]["response_action"] == "update"  # the welcome replaces the form, acknowledged here
         engine = create_engine(database)
         try:
             def enrolled() -> bool:
@@ -71,7 +71,7 @@ def test_serve_over_socket_mode_answers_help_and_a_join(standin, endpoint, tmp_p
             eventually(enrolled, timeout=10)
         finally:
             engine.dispose()
-        assert eventually(lambda: standin.dm_messages("U0ANA"), timeout=10)  # the welcome, in their DM
+        assert eventually(lambda: standin.home_view("U0ANA"), timeout=10)  # their Home tab, published after joining
         # Every envelope was acknowledged by its own envelope_id, once.
         acks = [frame["envelope_id"] for frame in endpoint.received if "envelope_id" in frame]
         assert acks == ["envelope-0001", "envelope-0002", "envelope-0003"]
