@@ -76,8 +76,10 @@ def seed_groups(engine, standin, now: datetime) -> dict[int, tuple[str, list[str
             people = [f"UW{g:03d}{m}" for m in range(MEMBERS)]
             for user_id in people:
                 standin.add_user(user_id, name=user_id.lower(), tz=TZ)
+                # No quiet hours and the hour-before reminder asked for: every action goes out when due, at any
+                # time of day the suite runs (this test is about two clocks, not about who hears what when).
                 session.add(Member(team_id=TEAM_ID, slack_user_id=user_id, status="active", consented_at=now, created_at=now,
-                                   updated_at=now, timezone=TZ))
+                                   updated_at=now, timezone=TZ, remind_hour_before=True, quiet_start="00:00", quiet_end="00:00"))
             channel = standin.add_channel(f"compass-load-{g:03d}", is_private=True, members=["UBOT", *people])
             group = store.create_group(session, team_id=TEAM_ID, name=f"Load {g}", cohort="load", mode="mixed", audience="all",
                                        timezone=TZ, lead_user_id=people[0], member_ids=people, now=now)

@@ -159,7 +159,7 @@ def _groups_with(load, kind: str) -> list:  # noqa: ANN001
     """(channel, people) and the due key of each group with an action of ``kind``, in group order."""
     found = []
     for key, action_kind in sorted(load.keys.items(), key=lambda item: int(item[0].split(":")[1])):
-        if action_kind == kind:
+        if action_kind == kind and load.targets(key, kind):  # an action that DMs someone (see Load.targets)
             found.append((load.groups[int(key.split(":")[1])], key))
     return found
 
@@ -170,4 +170,4 @@ def _command_form(user_id: str, response_url: str) -> str:
     return urlencode({"token": "legacy-unused", "team_id": TEAM_ID, "team_domain": "compass", "channel_id": "C0GENERAL",
                       "channel_name": "general", "user_id": user_id, "user_name": user_id.lower(), "command": "/compass",
                       "text": "help", "api_app_id": "A0COMPASS", "response_url": response_url,
-                      "trigger_id": "1.1.abc"})
+                      "trigger_id": f"1.{response_url.rsplit('/', 1)[-1]}.abc"})  # each command has its own trigger
