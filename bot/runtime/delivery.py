@@ -53,10 +53,19 @@ def post_once(
     thread_ts: str | None = None,
 ) -> dict[str, Any]:
     """Post a message for a scheduled action, at most once whatever happened before."""
-    if action.attempts > 1:
-        found = find_delivered(client, channel=channel, key=action.key, since=action.due_at - HISTORY_WINDOW)
+    return post_keyed(client, channel=channel, key=action.key, text=text, blocks=blocks, thread_ts=thread_ts,
+                      look_since=action.due_at - HISTORY_WINDOW if action.attempts > 1 else None)
+
+
+def post_keyed(
+    client: WebClient, *, channel: str, key: str, text: str, blocks: list | None = None, thread_ts: str | None = None,
+    look_since: datetime | None = None,
+) -> dict[str, Any]:
+    """Post carrying ``key`` in its metadata; with ``look_since`` an earlier post with that key (since then) is reused."""
+    if look_since is not None:
+        found = find_delivered(client, channel=channel, key=key, since=look_since)
         if found is not None:
-            log.info("delivery %s was already posted (ts %s); not posting again", action.key, found.get("ts"))
+            log.info("delivery %s was already posted in %s (ts %s); not posting again", key, channel, found.get("ts"))
             return found
     outcome = call(
         client,
@@ -65,7 +74,7 @@ def post_once(
         text=text,
         blocks=blocks,
         thread_ts=thread_ts,
-        metadata={"event_type": METADATA_EVENT, "event_payload": {"key": action.key}},
+        metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
     )
     return ensure_ok(outcome, "chat.postMessage")
 

@@ -8,10 +8,9 @@ from typing import Callable, Iterable
 
 from slack_sdk import WebClient
 
-from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, RetryLater, ensure_ok, find_delivered
+from bot.runtime.delivery import DeliveryFailed, RetryLater, post_keyed
 from bot.flows.commands import bounded_int
 from bot.slack.render import check_blocks, fallback_text, render_sections, section_blocks
-from bot.slack.client import call
 from storage.db import utcnow
 from storage.models import ScheduledAction
 
@@ -55,20 +54,8 @@ def post_with_key(
     The scheduled-delivery twin of :func:`bot.runtime.delivery.post_once`, for actions that post
     more than once under one key (a DM to each member, or a channel post and DMs).
     """
-    if look_first:
-        found = find_delivered(client, channel=channel, key=key, since=since or utcnow() - timedelta(days=3))
-        if found is not None:
-            log.info("delivery %s was already posted in %s; not posting again", key, channel)
-            return found
-    outcome = call(
-        client,
-        "chat.postMessage",
-        channel=channel,
-        text=text,
-        blocks=blocks,
-        metadata={"event_type": METADATA_EVENT, "event_payload": {"key": key}},
-    )
-    return ensure_ok(outcome, "chat.postMessage")
+    return post_keyed(client, channel=channel, key=key, text=text, blocks=blocks,
+                      look_since=(since or utcnow() - timedelta(days=3)) if look_first else None)
 
 
 def fan_out(client: WebClient, action: ScheduledAction, user_ids: Iterable[str], build: Callable[[str], tuple[str, list]]) -> int:
