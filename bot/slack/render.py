@@ -8,6 +8,7 @@ checked here because slack_sdk does not check them.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import lru_cache
 from typing import Iterable, Sequence
 
@@ -130,8 +131,29 @@ def fallback_text(text: str) -> str:
     """The notification/fallback ``text`` of a message: one short line."""
     first = text.strip().splitlines()[0] if text.strip() else ""
     # Emphasis marks go; an underscore inside a word stays (emoji such as :palm_tree:).
-    first = re.sub(r"[*~`]|(?<!\w)_|_(?!\w)", "", first)
+    first = re.sub(r"[*~`]|(?<!\w)_|_(?!\w)", "", reader_time_fallbacks(first))
     return first[:300]
+
+
+def reader_time(moment: datetime, fallback: str, *, layout: str = "{date_long_pretty} at {time}") -> str:
+    """A moment in mrkdwn that every reader sees in their own Slack time zone and clock format.
+
+    Slack replaces ``<!date^epoch^layout|fallback>`` on each reader's device; ``fallback`` (written
+    in some zone the bot knows, e.g. ``Mon 2 Feb, 18:00 CST``) shows where it cannot, such as
+    notifications. Only for mrkdwn: plain_text fields show the raw token.
+    """
+    if moment.tzinfo is None:
+        raise ValueError("reader_time needs an aware datetime")
+    epoch = int(moment.timestamp())
+    return f"<!date^{epoch}^{layout}|{escape_mrkdwn(fallback)}>"
+
+
+_READER_TIME = re.compile(r"<!date\^\d+\^[^|>]*\|([^>]*)>")
+
+
+def reader_time_fallbacks(text: str) -> str:
+    """``text`` with every ``<!date…>`` replaced by its fallback: for notification text and plain_text."""
+    return _READER_TIME.sub(lambda match: match.group(1), text)
 
 
 def join_lines(lines: Iterable[str]) -> str:
