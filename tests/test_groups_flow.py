@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from bot.runtime.clock import Clock
 from bot.domain.group_formation import FormationSettings
+from bot.slack.render import reader_time_fallbacks
 from storage import schedule
 from storage.db import session_scope, utcnow
 from storage.models import Group, GroupMember, GroupSession, Member, ScheduledAction
@@ -259,7 +260,7 @@ def test_the_lead_picks_a_slot_and_the_series_is_planned_announced_and_in_the_ca
 
         slack.action("UF001", offered["Mon 18:00"]["action_id"], offered["Mon 18:00"]["value"], channel_id=group.channel_id,
                      message_ts=welcome["ts"])
-        assert "meets every other Monday at 18:00, starting Mon 2 Feb, 18:00 CST" in last_response(responses, slack)["text"]
+        assert "meets every other Monday at 18:00, starting Mon 2 Feb, 18:00 CST" in reader_time_fallbacks(last_response(responses, slack)["text"])
 
     rows = rows_of(engine, group_id)
     assert [r.number for r in rows] == list(range(1, 13))
@@ -317,7 +318,7 @@ def test_compass_schedule_sets_or_moves_the_time_and_refuses_politely(slack, sta
 
         # The lead of exactly one group may type it anywhere.
         slack.command("UG001", "schedule tue 6:30pm")
-        assert "every other Tuesday at 18:30, starting Tue 3 Feb, 18:30 CST" in last_response(responses, slack)["text"]
+        assert "every other Tuesday at 18:30, starting Tue 3 Feb, 18:30 CST" in reader_time_fallbacks(last_response(responses, slack)["text"])
         first = {r.number: r for r in rows_of(engine, group_id)}
         old_keys = {a.key for a in actions(engine, f"session:{group_id}:", status="pending")}
 

@@ -10,6 +10,7 @@ import icalendar
 from sqlmodel import Session
 
 from bot.runtime.clock import Clock
+from bot.slack.render import reader_time, reader_time_fallbacks as shown
 from storage import schedule
 from storage.groups import attendance_of, rsvp_answers
 from storage.models import GroupSession
@@ -46,7 +47,8 @@ def test_skip_adds_a_session_at_the_end_and_moves_everything_that_depends_on_it(
 
         slack.command(LEAD, "session skip", channel_id=group.channel_id)
         reply = last_response(responses, slack)["text"]
-    assert reply == "Done: the session on Mon 2 Feb, 18:00 CST is skipped; the series now ends on Mon 20 Jul, 18:00 CDT."
+    assert reply == (f"Done: the session on {reader_time(first.starts_at, 'Mon 2 Feb, 18:00 CST')} is skipped; the series now ends on "
+                     f"{reader_time(datetime(2026, 7, 20, 23, 0, tzinfo=UTC), 'Mon 20 Jul, 18:00 CDT')}.")
     rows = rows_of(engine, group.id)
     assert len(rows) == 13 and rows[0].status == "skipped" and rows[0].sequence == 1
     assert rows[12].number == 13 and rows[12].starts_at == datetime(2026, 7, 20, 23, 0, tzinfo=UTC)
@@ -90,7 +92,7 @@ def test_reschedule_moves_the_next_session_its_reminders_and_the_calendar(slack,
         assert row(engine, group.id, 1).starts_at == old.starts_at
 
         slack.command(LEAD, "session reschedule 2026-02-04 19:00")  # the lead of one group, anywhere
-        assert last_response(responses, slack)["text"] == "Done: session 1 is now Wed 4 Feb, 19:00 CST. Reminders and the calendar follow."
+        assert shown(last_response(responses, slack)["text"]) == "Done: session 1 is now Wed 4 Feb, 19:00 CST. Reminders and the calendar follow."
     moved = row(engine, group.id, 1)
     assert moved.starts_at == datetime(2026, 2, 5, 1, 0, tzinfo=UTC) and moved.sequence == 1
     assert {a.status for a in actions(engine) if a.key in old_keys} == {"cancelled"}
@@ -99,7 +101,7 @@ def test_reschedule_moves_the_next_session_its_reminders_and_the_calendar(slack,
                      "post": moved.starts_at, "leadnote": moved.starts_at, "attendance": moved.starts_at + timedelta(hours=1)}
     event = events(standin.files[-1])[f"compass-{group.id}-1-session-1@compass-bot"]
     assert event.decoded("DTSTART") == moved.starts_at and int(event["SEQUENCE"]) == 1
-    assert "moves from Mon 2 Feb, 18:00 CST to *Wed 4 Feb, 19:00 CST*" in standin.files[-1]["initial_comment"]
+    assert "moves from Mon 2 Feb, 18:00 CST to *Wed 4 Feb, 19:00 CST*" in shown(standin.files[-1]["initial_comment"])
 
     # The reminders go out at the new times only.
     run_clock(services, moved.starts_at + timedelta(hours=3))
@@ -115,7 +117,7 @@ def test_an_admin_may_use_the_controls_in_the_groups_channel(slack, standin, ser
         slack.command(ADMIN_ID, "session skip")
         assert "type this in the channel of the group" in last_response(responses, slack)["text"]
         slack.command(ADMIN_ID, "session skip", channel_id=group.channel_id)
-        assert last_response(responses, slack)["text"].startswith("Done: the session on Mon 2 Feb")
+        assert shown(last_response(responses, slack)["text"]).startswith("Done: the session on Mon 2 Feb")
         slack.command(ADMIN_ID, "help")
         assert "/compass session now|skip" in last_response(responses, slack)["text"]
         slack.command("UQ004", "help")
@@ -140,7 +142,7 @@ def test_topics_chosen_by_the_lead_are_used_and_shown_in_the_calendar(slack, sta
 
         slack.command(LEAD, "topic three-good-things", channel_id=group.channel_id)
         title = services.catalogue.get("three-good-things").title
-        assert last_response(responses, slack)["text"] == f"Done: session 1 (Mon 2 Feb, 18:00 CST) will be on *{title}*."
+        assert shown(last_response(responses, slack)["text"]) == f"Done: session 1 (Mon 2 Feb, 18:00 CST) will be on *{title}*."
     chosen = row(engine, group.id, 1)
     assert (chosen.topic_slug, chosen.topic_chosen_by, chosen.sequence) == ("three-good-things", LEAD, 1)
     event = events(standin.files[-1])[f"compass-{group.id}-1-session-1@compass-bot"]
@@ -220,10 +222,12 @@ def test_the_home_tab_shows_the_group_the_next_session_and_the_admins_overview(s
         slack.event({"type": "app_home_opened", "user": "UQ002", "tab": "home", "channel": "D0Q2"})
         home = json.dumps(eventually(lambda: standin.home_view("UQ002")))
         assert f"<#{group.channel_id}>" in home and "lead <@UQ001>" in home
-        assert "Next session: Mon 2 Feb, 18:00 CST" in home and "you're going" in home
+        # Each reader sees the time in their own zone: Slack's date token, the group's zone only as its fallback.
+        token = reader_time(first.starts_at, "Mon 2 Feb, 18:00 CST")
+        assert f"Next session: {token}" in home and "you're going" in home
         slack.event({"type": "app_home_opened", "user": ADMIN_ID, "tab": "home", "channel": "D0ADM"})
         admin = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
         assert "1 active group" in admin and "0 people waiting for a group" in admin
-        assert f"<#{group.channel_id}>: 6 members, next session Mon 2 Feb, 18:00 CST" in admin
+        assert f"<#{group.channel_id}>: 6 members, next session {token}" in admin
         assert "groups_form_open" not in admin  # nobody to place
     assert groups_in(engine)[0].status == "active"

@@ -47,7 +47,7 @@ from bot.runtime.delivery import METADATA_EVENT, DeliveryFailed, DropDelivery, R
 from bot.flows.commands import CommandRouter, bounded_int, run_guarded, who
 from bot.flows.home import publish_home
 from bot.domain.instruments import default_catalogue
-from bot.slack.render import check_blocks, fallback_text, render, section_blocks
+from bot.slack.render import reader_time, check_blocks, fallback_text, render, section_blocks
 from bot.domain.group_series import local_text
 from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
 from bot.runtime.quiet import awake_recipients
@@ -369,8 +369,8 @@ def _attendance_question(session: Session, *, group_id: int, cycle: int, number:
         return None
     upcoming = groups_store.next_session_after(session, group_id=group_id, cycle=cycle, starts_at=row.starts_at)
     return (row.id, render("group_attendance.j2", group_name=group.name,
-                           session_start_local_text=local_text(row.starts_at, group.timezone or tz)),
-            (upcoming.id, local_text(upcoming.starts_at, group.timezone or tz)) if upcoming is not None else None)
+                           when=reader_time(row.starts_at, local_text(row.starts_at, group.timezone or tz))),
+            (upcoming.id, reader_time(upcoming.starts_at, local_text(upcoming.starts_at, group.timezone or tz))) if upcoming is not None else None)
 
 
 def open_survey_modal(services: Services, client: WebClient, body: dict, tell: Callable[[str], None]) -> None:

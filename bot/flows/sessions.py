@@ -1,8 +1,7 @@
 """Each session of a group: the day-before reminder (to those who have not answered yet), the
-optional hour-before one, the session post and the lead's note, RSVPs, "Were you there?" as it
-ends (with the next session's RSVP), and the lead's controls (``/compass session …``, ``/compass
-topic``). Every message is a scheduled action (keys and due times: :mod:`bot.domain.group_series`);
-a delivery checks its session is still the one scheduled and respects each reader's quiet hours.
+optional hour-before one, the session post and the lead's note, RSVPs, and "Were you there?" as it
+ends (with the next session's RSVP). The lead's controls are in :mod:`bot.flows.session_lead`.
+Every message is a scheduled action (keys and due times: :mod:`bot.domain.group_series`); a delivery checks its session is still the one scheduled and respects each reader's quiet hours.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -22,27 +20,21 @@ from bot.domain import group_series as gs
 from bot.domain.curriculum import Topic
 from bot.domain.group_pulse import domain_signals, first_and_latest
 from bot.domain.instruments import default_catalogue
-from bot.runtime.delivery import DeliveryFailed, DropDelivery, RetryLater
-from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, run_guarded, who
+from bot.runtime.delivery import DropDelivery, RetryLater
+from bot.flows.commands import CommandRouter, action_value, answer_privately, run_guarded, who
 from bot.flows.groups import (
-    SeriesChange,
-    announcement,
-    change_series,
-    controlled_group,
     ephemeral,
     fan_out,
     message_location,
-    may_control,
     on_failure,
     parse_int,
     post_with_key,
-    publish_calendar,
-    refusal,
+    session_time,
     slots_of,
 )
 from bot.slack.render import check_blocks, context_block, fallback_text, render, section_blocks
-from bot.domain.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, choose_next_topic, lead_choice
-from bot.domain.scheduling import SESSION_LENGTH, SeriesChangeError, SessionSlot, reschedule, skip_next
+from bot.domain.rotation import CYCLE_LENGTH, choose_next_topic
+from bot.domain.scheduling import SESSION_LENGTH, SessionSlot
 from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.flows.click_targets import is_own_post
@@ -52,17 +44,12 @@ from bot.slack.session_messages import (
     ACTION_MISSED,
     ACTION_RSVP_GOING,
     ACTION_RSVP_NOT_GOING,
-    ACTION_TOPIC_ALTERNATIVES,
-    ACTION_TOPIC_CHOOSE,
-    choose_topic_blocks,
     lead_note_blocks,
     next_rsvp_blocks,
-    parse_topic_choice_value,
     reminder_1h_blocks,
     reminder_24h_blocks,
     session_post_blocks,
 )
-from storage import audit, schedule
 from storage import groups as store
 from storage.db import session_scope, utcnow
 from storage.group_pulse import group_pulse_answers
@@ -95,7 +82,13 @@ class SessionContext:
 
     @property
     def start_text(self) -> str:
+        """The start in the group's zone (``Mon 2 Feb, 18:00 CST``): the fallback of :attr:`when`."""
         return gs.local_text(self.row.starts_at, self.group.timezone)
+
+    @property
+    def when(self) -> str:
+        """The start as mrkdwn, in each reader's own zone."""
+        return session_time(self.row.starts_at, self.group.timezone)
 
     def key(self, what: str) -> str:
         return gs.session_key(self.group.id, self.row.cycle, self.row.number, self.row.starts_at, what)
@@ -181,7 +174,8 @@ def deliver_reminder_24h(services: Services, client: WebClient, action: Schedule
         recipients = [u for u in store.reachable_member_ids(session, group=context.group) if u not in answers]
     recipients = awake_recipients(services, action, payload, recipients)
     message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
-                                  session_start_local_text=context.start_text)
+                                  session_start_local_text=context.start_text,
+                                  starts_at=context.row.starts_at)
     fan_out(client, action, recipients, lambda user_id: (message.text, message.blocks))
 
 
@@ -196,7 +190,8 @@ def deliver_reminder_1h(services: Services, client: WebClient, action: Scheduled
         recipients = [u for u in recipients if u in wanting]
         counts = counts_text(session, context.row)
     recipients = awake_recipients(services, action, payload, recipients)
-    message = reminder_1h_blocks(topic, group_name=context.group.name, session_start_local_text=context.start_text)
+    message = reminder_1h_blocks(topic, group_name=context.group.name, session_start_local_text=context.start_text,
+                                  starts_at=context.row.starts_at)
 
     def build(user_id: str) -> tuple[str, list]:
         if user_id == context.group.lead_user_id:
@@ -233,7 +228,8 @@ def publish_session_post(services: Services, client: WebClient, context: Session
     try:
         topic, _ = ensure_topic(services, context)
         message = session_post_blocks(topic, group_name=context.group.name, session_number=context.position,
-                                      total_sessions=context.total, late=late)
+                                      total_sessions=context.total, late=late, starts_at=context.row.starts_at,
+                                      session_start_local_text=context.start_text)
         posted = post_with_key(client, channel=context.group.channel_id, key=context.key("post"), text=message.text,
                                blocks=message.blocks, look_first=look_first or interrupted,
                                since=context.row.starts_at - timedelta(days=3))
@@ -258,7 +254,7 @@ def lead_note(services: Services, context: SessionContext) -> tuple[str, list] |
     topic, explanation = ensure_topic(services, context)
     message = lead_note_blocks(topic, session_id=context.row.id, group_name=context.group.name, session_number=context.position,
                                total_sessions=context.total, session_start_local_text=context.start_text,
-                               explanation=explanation,
+                               starts_at=context.row.starts_at, explanation=explanation,
                                crisis_resources=services.settings.crisis_for(member.country).lines())
     return message.text, message.blocks + [context_block(counts).to_dict()]
 
@@ -276,11 +272,11 @@ def deliver_lead_note(services: Services, client: WebClient, action: ScheduledAc
 def next_rsvp(session: Session, context: SessionContext) -> tuple[int, str] | None:
     """The next session of the series (its ID and start), to answer for in the message after this one."""
     upcoming = store.next_session_after(session, group_id=context.group.id, cycle=context.row.cycle, starts_at=context.row.starts_at)
-    return (upcoming.id, gs.local_text(upcoming.starts_at, context.group.timezone)) if upcoming is not None else None
+    return (upcoming.id, session_time(upcoming.starts_at, context.group.timezone)) if upcoming is not None else None
 
 
 def attendance_message(context: SessionContext, confirmation: str = "", upcoming: tuple[int, str] | None = None) -> tuple[str, list]:
-    text = render("group_attendance.j2", group_name=context.group.name, session_start_local_text=context.start_text)
+    text = render("group_attendance.j2", group_name=context.group.name, when=context.when)
     value = str(context.row.id)
     blocks: list = section_blocks(text) + [ActionsBlock(block_id="attendance", elements=[
         ButtonElement(text="I was there", action_id=ACTION_ATTENDED, value=value, style="primary"),
@@ -353,7 +349,8 @@ def answer_rsvp(services: Services, client: WebClient, body: dict, answer: str, 
     confirmation = render("group_answers.j2", kind=answer)
     topic, _ = ensure_topic(services, context)
     message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
-                                  session_start_local_text=context.start_text)
+                                  session_start_local_text=context.start_text,
+                                  starts_at=context.row.starts_at)
     update_or_reply(client, body, context, user_id, message.text, message.blocks + [context_block(confirmation).to_dict()], reply,
                     confirmation)
 
@@ -375,211 +372,10 @@ def answer_attendance(services: Services, client: WebClient, body: dict, attende
     update_or_reply(client, body, context, user_id, text, blocks, reply, confirmation)
 
 
-# --- the lead's controls -----------------------------------------------------------------------------------
-
-
-def current_series(services: Services, ctx: CommandContext, what: str) -> Group | None:
-    group = controlled_group(services, team_id=ctx.team_id, user_id=ctx.user_id, channel_id=ctx.channel_id, what=what, reply=ctx.reply)
-    if group is None:
-        return None
-    if group.status != "active":
-        ctx.reply(render("series_reply.j2", kind="no_series", group_name=group.name))
-        return None
-    return group
-
-
-def session_command(ctx: CommandContext) -> None:
-    verb = ctx.args[0].lower() if ctx.args else ""
-    handlers = {"now": session_now, "skip": session_skip, "reschedule": session_reschedule}
-    if verb not in handlers:
-        ctx.reply(render("series_reply.j2", kind="session_usage"))
-        return
-    what = {"now": "post the session guide", "skip": "skip a session", "reschedule": "move a session"}[verb]
-    group = current_series(ctx.services, ctx, what)
-    if group is not None:
-        handlers[verb](ctx, group)
-
-
-def session_now(ctx: CommandContext, group: Group) -> None:
-    services, now = ctx.services, utcnow()
-    with Session(services.engine) as session:
-        rows = store.sessions_of(session, group_id=group.id, cycle=group.cycle)
-        running = [r for r in rows if r.status in ("scheduled", "held") and r.starts_at <= now < r.starts_at + SESSION_LENGTH]
-        upcoming = sorted((r for r in rows if r.status == "scheduled" and r.starts_at > now), key=lambda r: r.starts_at)
-        target = (running or upcoming or [None])[0]
-        context = load_context(session, row=target)
-    if context is None:
-        ctx.reply(render("series_reply.j2", kind="no_upcoming"))
-        return
-    outcome = publish_session_post(services, ctx.client, context, late=False, look_first=False)
-    if outcome != "posted":
-        ctx.reply(render("series_reply.j2", kind="already_posted" if outcome == "already" else "posting", position=context.position))
-        return
-    # The guide is out: the clock must not post it again, and the lead gets the note now.
-    with session_scope(services.engine) as session:
-        schedule.cancel(session, keys=[context.key("post"), context.key("leadnote")])
-        audit.record(session, team_id=group.team_id, actor_id=ctx.user_id, action="session_posted_now", group_id=group.id,
-                     number=context.row.number)
-    note = lead_note(services, context)
-    if note is not None:
-        try:
-            post_with_key(ctx.client, channel=group.lead_user_id, key=context.key("leadnote"), text=note[0], blocks=check_blocks(note[1]))
-        except (RetryLater, DeliveryFailed) as exc:
-            log.warning("group %s: the lead's note for session %s could not be sent: %s", group.id, context.row.number, exc)
-    ctx.reply(render("series_reply.j2", kind="posted", position=context.position))
-
-
-def session_skip(ctx: CommandContext, group: Group) -> None:
-    try:
-        change = change_series(ctx.services, group_id=group.id, change=lambda g, series, now: skip_next(series, now))
-    except SeriesChangeError as exc:
-        ctx.reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
-        return
-    before = {s.number: s for s in change.before.sessions}
-    skipped = next(s for s in change.after.sessions if s.status == "skipped" and before[s.number].status != "skipped")
-    added = next(s for s in change.after.sessions if s.number not in before)
-    tz = group.timezone
-    facts = {"skipped": gs.local_text(skipped.starts_at_utc, tz), "added": gs.local_text(added.starts_at_utc, tz)}
-    record_change(ctx, change, "session_skipped", number=skipped.number)
-    note = announcement(ctx.services, "skipped", change, actor=ctx.user_id, **facts)
-    publish_calendar(ctx.services, ctx.client, group_id=group.id, note=note)
-    ctx.reply(render("series_reply.j2", kind="skipped", **facts))
-
-
-def session_reschedule(ctx: CommandContext, group: Group) -> None:
-    try:
-        wanted = gs.parse_local_datetime(" ".join(ctx.args[1:]))
-    except ValueError:
-        example = (utcnow() + timedelta(days=7)).astimezone(ZoneInfo(group.timezone)).strftime("%Y-%m-%d 18:30")
-        ctx.reply(render("series_reply.j2", kind="bad_datetime", tz=group.timezone, example=example))
-        return
-    moved: dict[str, int] = {}
-
-    def change(g: Group, series, now: datetime):  # noqa: ANN001, ANN202
-        target = series.next_session(now)
-        if target is None:
-            raise SeriesChangeError("there is no upcoming session in this cycle")
-        moved["number"] = target.number
-        return reschedule(series, target.number, wanted, now=now)
-
-    try:
-        result = change_series(ctx.services, group_id=group.id, change=change)
-    except SeriesChangeError as exc:
-        ctx.reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
-        return
-    number = moved["number"]
-    tz = group.timezone
-    facts = {
-        "position": gs.position_of(result.after.sessions, number),
-        "before": gs.local_text(result.before.session(number).starts_at_utc, tz),
-        "after": gs.local_text(result.after.session(number).starts_at_utc, tz),
-    }
-    record_change(ctx, result, "session_rescheduled", number=number)
-    note = announcement(ctx.services, "rescheduled", result, actor=ctx.user_id, **facts)
-    publish_calendar(ctx.services, ctx.client, group_id=group.id, note=note)
-    ctx.reply(render("series_reply.j2", kind="rescheduled", **facts))
-
-
-def record_change(ctx: CommandContext, change: SeriesChange, action: str, **detail: object) -> None:
-    with session_scope(ctx.services.engine) as session:
-        audit.record(session, team_id=change.group.team_id, actor_id=ctx.user_id, action=action, group_id=change.group.id, **detail)
-
-
-def next_session_context(services: Services, group: Group) -> SessionContext | None:
-    now = utcnow()
-    with Session(services.engine) as session:
-        rows = store.sessions_of(session, group_id=group.id, cycle=group.cycle)
-        upcoming = sorted((r for r in rows if r.status == "scheduled" and r.starts_at > now), key=lambda r: r.starts_at)
-        return load_context(session, row=upcoming[0] if upcoming else None)
-
-
-def topic_command(ctx: CommandContext) -> None:
-    group = current_series(ctx.services, ctx, "choose the topic")
-    if group is None:
-        return
-    context = next_session_context(ctx.services, group)
-    if context is None:
-        ctx.reply(render("series_reply.j2", kind="no_upcoming"))
-        return
-    if not ctx.args:
-        message = topic_alternatives_message(ctx.services, context)
-        ctx.reply(message.text, blocks=message.blocks)
-        return
-    choose_topic(ctx.services, ctx.client, context, ctx.args[0], actor_id=ctx.user_id, reply=ctx.reply)
-
-
-def topic_alternatives_message(services: Services, context: SessionContext):  # noqa: ANN201
-    topic, _ = ensure_topic(services, context)
-    with Session(services.engine) as session:
-        history = store.topic_history(session, group_id=context.group.id, before=context.row)
-    index = (context.row.cycle - 1) * CYCLE_LENGTH + context.position - 1
-    choices = alternatives(services.catalogue, audience=context.group.audience, history=history, scheduled=topic.slug, session_index=index)
-    return choose_topic_blocks(choices, context.row.id)
-
-
-def choose_topic(services: Services, client: WebClient, context: SessionContext, slug: str, *, actor_id: str,
-                 reply: Callable[..., None]) -> bool:
-    with Session(services.engine) as session:
-        history = store.topic_history(session, group_id=context.group.id, before=context.row)
-    try:
-        choice = lead_choice(services.catalogue, slug, audience=context.group.audience, history=history)
-    except TopicChoiceError as exc:
-        reply(render("series_reply.j2", kind="bad_topic", reason=str(exc)))
-        return False
-    with session_scope(services.engine) as session:
-        store.set_topic(session, session_id=context.row.id, slug=choice.topic.slug, reason=choice.explanation, chosen_by=actor_id)
-        audit.record(session, team_id=context.group.team_id, actor_id=actor_id, action="session_topic_chosen",
-                     group_id=context.group.id, number=context.row.number, topic=choice.topic.slug)
-        row = store.get_session(session, session_id=context.row.id)
-        session.refresh(row)
-    context.row = row
-    if row.post_ts and row.post_ts != "posted":
-        # The guide is already in the channel (the session is on now): show the new topic there.
-        message = session_post_blocks(choice.topic, group_name=context.group.name, session_number=context.position,
-                                      total_sessions=context.total)
-        call_update(client, context.group.channel_id, row.post_ts, message.text, message.blocks)
-    facts = {"position": context.position, "when": context.start_text, "topic_title": choice.topic.title}
-    publish_calendar(services, client, group_id=context.group.id,
-                     note=render("series_changed.j2", kind="topic", actor=actor_id, **facts))
-    reply(render("series_reply.j2", kind="topic_set", **facts))
-    return True
-
-
-def topic_button(services: Services, client: WebClient, body: dict, reply: Callable[..., None], *, choose: bool) -> None:
-    team_id, user_id = who(body)
-    value = action_value(body)
-    try:
-        session_id, slug = parse_topic_choice_value(value) if choose else (value, "")
-    except ValueError:
-        log.warning("topic button with a malformed value (%d characters) from %s", len(value), user_id)
-        reply(render("group_answers.j2", kind="unknown"))
-        return
-    with Session(services.engine) as session:
-        context = load_context(session, row=store.get_session(session, session_id=parse_int(session_id) or 0))
-    if context is None or context.group.team_id != team_id or context.row.status == "skipped":
-        reply(render("group_answers.j2", kind="unknown"))
-        return
-    if not may_control(services, context.group, user_id):
-        reply(refusal(context.group, "choose the topic"))
-        return
-    if gs.is_over(context.row.starts_at, utcnow()):
-        reply(render("group_answers.j2", kind="session_over"))
-        return
-    if choose:
-        choose_topic(services, client, context, slug, actor_id=user_id, reply=reply)
-    else:
-        message = topic_alternatives_message(services, context)
-        reply(message.text, message.blocks)
-
-
 # --- registration ----------------------------------------------------------------------------------------
 
 
 def register(app: App, services: Services, router: CommandRouter) -> None:
-    router.add("session", session_command, usage="session now|skip|reschedule YYYY-MM-DD HH:MM",
-               help="post the next guide now, skip the next session, or move it", audience="leads")
-    router.add("topic", topic_command, usage="topic [tag]", help="see or choose the next session's topic", audience="leads")
-
     def guarded(handler: Callable[..., None], what: str):  # noqa: ANN202
         def listener(ack, body, client, respond):  # noqa: ANN001
             ack()
@@ -592,8 +388,6 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     app.action(ACTION_RSVP_NOT_GOING)(guarded(lambda s, c, b, r: answer_rsvp(s, c, b, "not_going", r), "RSVP"))
     app.action(ACTION_ATTENDED)(guarded(lambda s, c, b, r: answer_attendance(s, c, b, True, r), "attendance"))
     app.action(ACTION_MISSED)(guarded(lambda s, c, b, r: answer_attendance(s, c, b, False, r), "attendance"))
-    app.action(ACTION_TOPIC_ALTERNATIVES)(guarded(lambda s, c, b, r: topic_button(s, c, b, r, choose=False), "topic alternatives"))
-    app.action(ACTION_TOPIC_CHOOSE)(guarded(lambda s, c, b, r: topic_button(s, c, b, r, choose=True), "topic choice"))
 
 
 DELIVERIES = {

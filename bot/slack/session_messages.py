@@ -19,12 +19,24 @@ Slack's limits before it is sent.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, MarkdownTextObject, SectionBlock
 
 from bot.domain.curriculum import Topic
-from bot.slack.render import check_blocks, context_block, divider, fallback_text, header_block, render_sections, section_blocks, split_text
+from bot.slack.render import (
+    check_blocks,
+    context_block,
+    divider,
+    escape_mrkdwn,
+    fallback_text,
+    header_block,
+    reader_time,
+    render_sections,
+    section_blocks,
+    split_text,
+)
 from bot.domain.rotation import TopicChoice
 
 ACTION_ATTENDED = "attendance_yes"
@@ -58,10 +70,14 @@ def session_post_blocks(
     total_sessions: int,
     late: bool = False,
     norms: str | None = None,
+    starts_at: datetime | None = None,
+    session_start_local_text: str = "",
+    where: str | None = None,
 ) -> Message:
     """The post in the group's channel: the 15-minute topic guide, then social time, then norms.
 
-    ``session_number`` counts from 1 within the cycle; ``late`` adds an apology for a delayed post.
+    ``session_number`` counts from 1 within the cycle; ``late`` adds an apology for a delayed post;
+    ``starts_at`` (with its fallback text) and ``where`` give the line saying when and where.
     """
     return _build(
         "session_post.j2",
@@ -71,6 +87,8 @@ def session_post_blocks(
         total_sessions=total_sessions,
         late=late,
         norms=norms,
+        when=_when(starts_at, session_start_local_text) if starts_at is not None or session_start_local_text else "",
+        **_place(where),
     )
 
 
@@ -82,6 +100,7 @@ def lead_note_blocks(
     session_number: int,
     total_sessions: int,
     session_start_local_text: str,
+    starts_at: datetime | None = None,
     explanation: str,
     norms: str | None = None,
     crisis_resources: Sequence[str] = (),
@@ -99,7 +118,7 @@ def lead_note_blocks(
         group_name=group_name,
         session_number=session_number,
         total_sessions=total_sessions,
-        session_start_local_text=session_start_local_text,
+        when=_when(starts_at, session_start_local_text),
         explanation=explanation,
         norms=norms,
         crisis_resources=list(crisis_resources),
@@ -112,6 +131,7 @@ def reminder_24h_blocks(
     session_id: object,
     group_name: str,
     session_start_local_text: str,
+    starts_at: datetime | None = None,
     where: str | None = None,
 ) -> Message:
     """The day-before reminder with RSVP buttons whose value is the session id.
@@ -127,7 +147,7 @@ def reminder_24h_blocks(
         actions={"rsvp": lambda: ActionsBlock(elements=buttons)},
         topic=topic,
         group_name=group_name,
-        session_start_local_text=session_start_local_text,
+        when=_when(starts_at, session_start_local_text),
         **_place(where),
     )
 
@@ -137,6 +157,7 @@ def reminder_1h_blocks(
     *,
     group_name: str,
     session_start_local_text: str,
+    starts_at: datetime | None = None,
     where: str | None = None,
 ) -> Message:
     """The hour-before nudge: when, where, the topic and one question to think about."""
@@ -144,7 +165,7 @@ def reminder_1h_blocks(
         "reminder_1h.j2",
         topic=topic,
         group_name=group_name,
-        session_start_local_text=session_start_local_text,
+        when=_when(starts_at, session_start_local_text),
         **_place(where),
     )
 
@@ -179,6 +200,12 @@ def parse_topic_choice_value(value: str) -> tuple[str, str]:
     if not separator or not session_id or not slug:
         raise ValueError(f"not a topic choice: {value!r}")
     return session_id, slug
+
+
+def _when(starts_at: datetime | None, local_text: str) -> str:
+    """A session's start as mrkdwn: Slack's date token (each reader's own zone) with ``local_text`` as its
+    fallback, or ``local_text`` alone (escaped) when the moment is not known."""
+    return reader_time(starts_at, local_text) if starts_at is not None else escape_mrkdwn(local_text)
 
 
 def _place(where: str | None) -> dict[str, str]:

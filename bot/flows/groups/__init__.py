@@ -77,7 +77,15 @@ from bot.flows.groups.formation_modal import (
     submit_settings,
 )
 from bot.flows.groups.meeting_time import apply_slot, pick_slot, schedule_command
-from bot.flows.groups.messaging import ephemeral, fan_out, message_blocks, message_location, parse_int, post_with_key
+from bot.flows.groups.messaging import (
+    ephemeral,
+    fan_out,
+    message_blocks,
+    message_location,
+    parse_int,
+    post_with_key,
+    session_time,
+)
 from bot.flows.groups.permissions import controlled_group, is_lead_anywhere, may_control, refusal
 from bot.flows.groups.series import (
     MIN_NOTICE,

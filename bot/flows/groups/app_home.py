@@ -11,6 +11,7 @@ from bot.domain import group_series as gs
 from bot.flows.groups.channel import ACTION_VOLUNTEER
 from bot.flows.groups.cycle import next_cycle_buttons
 from bot.flows.groups.formation_modal import ACTION_FORM_OPEN
+from bot.flows.groups.messaging import session_time
 from bot.slack.render import render, section_blocks
 from bot.runtime.services import Services
 from storage import schedule
@@ -41,11 +42,11 @@ def home_section(services: Services, session: Session, *, member) -> list:  # no
         group_name=group.name,
         channel_id=group.channel_id,
         lead_id=group.lead_user_id,
-        next_session=gs.local_text(upcoming.starts_at, group.timezone) if upcoming else "",
+        next_session=session_time(upcoming.starts_at, group.timezone) if upcoming else "",
         answer=answer,
         status=group.status,
         deciding=deciding,
-        deadline=gs.local_text(decide.due_at, group.timezone) if deciding else "",
+        deadline=session_time(decide.due_at, group.timezone) if deciding else "",
     )
     blocks: list = section_blocks(text)
     if not group.lead_user_id and group.channel_id:
@@ -65,7 +66,7 @@ def group_state(session: Session, group: Group, now: datetime) -> str:
     upcoming = next_session_of(session, group, now)
     if upcoming is None:
         return f"cycle {group.cycle} finishing"
-    return f"next session {gs.local_text(upcoming.starts_at, group.timezone)}"
+    return f"next session {session_time(upcoming.starts_at, group.timezone)}"
 
 
 def admin_home_section(services: Services, session: Session, *, team_id: str, user_id: str) -> list:

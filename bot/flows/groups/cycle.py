@@ -15,7 +15,7 @@ from bot.runtime.delivery import DropDelivery
 from bot.flows.commands import action_value, who
 from bot.flows.groups.calendar_upload import queue_calendar
 from bot.flows.click_targets import is_own_post
-from bot.flows.groups.messaging import fan_out, message_location, parse_int, post_with_key
+from bot.flows.groups.messaging import fan_out, message_location, parse_int, post_with_key, session_time
 from bot.flows.groups.series import announcement, set_slot, slot_text, slots_of
 from bot.domain.group_formation import ALLOWED_SIZE_MIN
 from bot.slack.render import check_blocks, context_block, fallback_text, render, section_blocks
@@ -61,7 +61,7 @@ def deliver_cycle_end(services: Services, client: WebClient, action: ScheduledAc
                           team_id=group.team_id, payload={"group_id": group.id, "cycle": group.cycle})
     post_with_key(client, channel=group.channel_id, key=action.key, text=render("group_cycle.j2", kind="thanks", total=total),
                   look_first=action.attempts > 1)
-    deadline_text = gs.local_text(deadline, group.timezone)
+    deadline_text = session_time(deadline, group.timezone)
 
     def question(user_id: str) -> tuple[str, list]:
         text = render("group_cycle.j2", kind="question", group_name=group.name, deadline=deadline_text)
@@ -88,9 +88,9 @@ def choose_next_cycle(services: Services, client: WebClient, body: dict, choice:
             return
         audit.record(session, team_id=team_id, actor_id=user_id, action="next_cycle_chosen", subject_id=user_id,
                      group_id=group.id, choice=choice)
-    text = render("group_answers.j2", kind=choice, group_name=group.name, deadline=gs.local_text(decide.due_at, group.timezone))
+    text = render("group_answers.j2", kind=choice, group_name=group.name, deadline=session_time(decide.due_at, group.timezone))
     channel, ts = message_location(body)
-    question = render("group_cycle.j2", kind="question", group_name=group.name, deadline=gs.local_text(decide.due_at, group.timezone))
+    question = render("group_cycle.j2", kind="question", group_name=group.name, deadline=session_time(decide.due_at, group.timezone))
     blocks = check_blocks(section_blocks(question) + [next_cycle_buttons(group), context_block(text)])
     own = is_own_post(client, channel=channel, ts=ts, key_prefix=gs.cycle_key(group.id, cycle or 0, ""), dm_of=user_id)
     if not (own and call(client, "chat.update", channel=channel, ts=ts, text=fallback_text(text), blocks=blocks).ok):

@@ -7,10 +7,9 @@ from datetime import datetime
 from slack_sdk import WebClient
 from sqlmodel import Session
 
-from bot.domain import group_series as gs
 from bot.runtime.delivery import DropDelivery
 from bot.flows.groups.channel import SETUP_KIND
-from bot.flows.groups.messaging import fan_out
+from bot.flows.groups.messaging import fan_out, session_time
 from bot.slack.render import fallback_text, render, section_blocks
 from bot.runtime.services import Services
 from storage import schedule
@@ -48,7 +47,7 @@ def deliver_failure_notice(services: Services, client: WebClient, action: Schedu
     when = ""
     if payload.get("starts_at"):
         try:
-            when = gs.local_text(datetime.fromisoformat(payload["starts_at"]), group.timezone)
+            when = session_time(datetime.fromisoformat(payload["starts_at"]), group.timezone)
         except ValueError:
             when = ""
     text = render("group_failure.j2", kind=kind, group_name=group.name, when=when,

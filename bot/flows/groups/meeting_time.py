@@ -15,7 +15,7 @@ from bot.domain import group_series as gs
 from bot.flows.commands import CommandContext, action_value, who
 from bot.flows.groups.calendar_upload import publish_calendar
 from bot.flows.groups.channel import refresh_intro
-from bot.flows.groups.messaging import parse_int
+from bot.flows.groups.messaging import parse_int, session_time
 from bot.flows.groups.permissions import controlled_group, may_control, refusal
 from bot.flows.groups.series import announcement, set_slot, slot_text
 from bot.slack.render import render
@@ -66,7 +66,7 @@ def apply_slot(services: Services, client: WebClient, *, group: Group, slot: Loc
     note = announcement(services, "created" if first_time else "slot_changed", change, actor=actor_id)
     publish_calendar(services, client, group_id=group.id, note=note)
     upcoming = [s for s in gs.taking_place(change.after.sessions) if s.status == "scheduled"]
-    first = gs.local_text(upcoming[0].starts_at_utc, group.timezone) if upcoming else ""
+    first = session_time(upcoming[0].starts_at_utc, group.timezone) if upcoming else ""
     reply(render("series_reply.j2", kind="scheduled", group_name=group.name, slot=slot_text(change.group), first=first))
     return True
 

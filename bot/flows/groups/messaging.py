@@ -8,9 +8,10 @@ from typing import Callable, Iterable
 
 from slack_sdk import WebClient
 
+from bot.domain import group_series as gs
 from bot.runtime.delivery import DeliveryFailed, RetryLater, post_keyed
 from bot.flows.commands import bounded_int
-from bot.slack.render import check_blocks, fallback_text, render_sections, section_blocks
+from bot.slack.render import check_blocks, fallback_text, reader_time, render_sections, section_blocks
 from storage.db import utcnow
 from storage.models import ScheduledAction
 
@@ -23,6 +24,12 @@ def message_location(body: dict) -> tuple[str, str]:
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
     ts = container.get("message_ts") or (body.get("message") or {}).get("ts") or ""
     return channel, ts
+
+
+def session_time(moment: datetime, tz: str) -> str:
+    """A moment as mrkdwn each reader sees in their own zone; the fallback (notifications, old clients)
+    is the moment in the group's zone, ``Mon 2 Feb, 18:00 CST``."""
+    return reader_time(moment, gs.local_text(moment, tz))
 
 
 def ephemeral(respond) -> Callable[[str], None]:  # noqa: ANN001

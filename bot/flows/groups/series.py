@@ -12,6 +12,7 @@ import holidays
 from sqlmodel import Session
 
 from bot.domain import group_series as gs
+from bot.flows.groups.messaging import session_time
 from bot.slack.render import render
 from bot.domain.scheduling import LocalSlot, Series, SeriesChangeError, new_series, plan_series
 from bot.runtime.services import Services
@@ -165,8 +166,8 @@ def announcement(services: Services, kind: str, change: SeriesChange, **extra: o
         slot=slot_text(group),
         tz=group.timezone,
         total=len(planned),
-        first=gs.local_text(first.starts_at_utc, group.timezone) if first else "",
-        last=gs.local_text(planned[-1].starts_at_utc, group.timezone) if planned else "",
+        first=session_time(first.starts_at_utc, group.timezone) if first else "",
+        last=session_time(planned[-1].starts_at_utc, group.timezone) if planned else "",
         holiday_moves=holiday_moves(services, change.after) if kind in ("created", "cycle") else [],
         cycle=group.cycle,
         **extra,
