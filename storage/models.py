@@ -143,6 +143,7 @@ class Group(SQLModel, table=True):
     local_time: str = Field(default="", max_length=5)  # HH:MM in the group's time zone
     cycle: int = 1
     status: str = Field(default="forming", max_length=12, index=True)  # forming scheduling active completed archived
+    place: str = Field(default="", max_length=300)  # where sessions meet: a room, a link, or "huddle" (in the channel)
     created_at: datetime
     updated_at: datetime
 
@@ -189,6 +190,35 @@ class SessionRsvp(SQLModel, table=True):
     slack_user_id: str = Field(max_length=32, index=True)
     answer: str = Field(max_length=12)  # going | not_going
     answered_at: datetime
+
+
+class SessionMessage(SQLModel, table=True):
+    """A message about a session that is already out (a reminder, the lead's note, the channel post):
+    where it is, so a topic change can update it in place (``chat.update``)."""
+
+    __tablename__ = "session_messages"
+    __table_args__ = (UniqueConstraint("session_id", "kind", "channel", name="uq_session_messages_kind_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = Field(foreign_key="group_sessions.id", index=True)
+    kind: str = Field(max_length=48)  # the schedule kind that sent it
+    channel: str = Field(max_length=32)  # a DM or the group's channel
+    ts: str = Field(max_length=32)
+    slack_user_id: str = Field(default="", max_length=32)  # the reader of a DM ("" for the channel post)
+    sent_at: datetime
+
+
+class MeetingTimeVote(SQLModel, table=True):
+    """A member's vote for one of the meeting times offered to their group (``weekday:HH:MM``)."""
+
+    __tablename__ = "meeting_time_votes"
+    __table_args__ = (UniqueConstraint("group_id", "slack_user_id", "slot", name="uq_meeting_time_votes_group_user_slot"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = Field(foreign_key="groups.id", index=True)
+    slack_user_id: str = Field(max_length=32)
+    slot: str = Field(max_length=8)
+    voted_at: datetime
 
 
 class SessionAttendance(SQLModel, table=True):

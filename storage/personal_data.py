@@ -20,6 +20,7 @@ from storage.models import (
     Group,
     GroupMember,
     GroupSession,
+    MeetingTimeVote,
     Member,
     Pair,
     PairCheckin,
@@ -27,6 +28,7 @@ from storage.models import (
     Role,
     ScheduledAction,
     SessionAttendance,
+    SessionMessage,
     SessionRsvp,
     Survey,
     SurveyResponse,
@@ -128,6 +130,8 @@ def _in_team(model: type[SQLModel], team_id: str):  # noqa: ANN202
     """Rows of tables without a team column belong to a team through their parent row."""
     if hasattr(model, "team_id"):
         return model.team_id == team_id  # type: ignore[attr-defined]
+    if hasattr(model, "group_id"):
+        return model.group_id.in_(select(Group.id).where(Group.team_id == team_id))  # type: ignore[attr-defined]
     if hasattr(model, "session_id"):
         sessions = select(GroupSession.id).join(Group, Group.id == GroupSession.group_id).where(Group.team_id == team_id)
         return model.session_id.in_(sessions)  # type: ignore[attr-defined]
@@ -211,6 +215,8 @@ SECTIONS: list[Section] = [
     _by_user(Survey),
     _by_user(SessionRsvp),
     _by_user(SessionAttendance),
+    _by_user(SessionMessage),
+    _by_user(MeetingTimeVote),
     _by_user(GroupMember),
     Section("groups_led", _export_led_groups, _erase_lead_roles),
     Section("topics_chosen", _export_topic_choices, _erase_topic_choices),

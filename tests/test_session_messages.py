@@ -266,7 +266,9 @@ def test_lead_note_offers_another_topic_and_covers_open_time_close():
         explanation="Next in the rotation: feedback, a theme your group has not discussed yet.",
         crisis_resources=CRISIS,
     )
-    assert [(b["action_id"], b["value"]) for b in buttons(note)] == [(ACTION_TOPIC_ALTERNATIVES, "9")]
+    # The lead's tools, no syntax: Skip, Move…, Change topic, Where… (each carries the session).
+    assert [(b["action_id"], b["value"]) for b in buttons(note)] == [
+        ("lead_skip", "9"), ("lead_move", "9"), (ACTION_TOPIC_ALTERNATIVES, "9"), ("lead_place", "9")]
     assert note.text == "You're leading Surgery (Tuesday 12:00): Feedback when it is hard"
     blob = "\n".join(texts(note.blocks))
     for heading in ("*Open", "*The topic (at least 15 minutes)*", "*Close", "*If it gets heavy*"):

@@ -98,7 +98,7 @@ def test_reschedule_moves_the_next_session_its_reminders_and_the_calendar(slack,
     assert {a.status for a in actions(engine) if a.key in old_keys} == {"cancelled"}
     fresh = {a.key.rsplit(":", 1)[1]: a.due_at for a in actions(engine, f"session:{group.id}:1:1:", status="pending")}
     assert fresh == {"remind24h": moved.starts_at - timedelta(hours=24), "remind1h": moved.starts_at - timedelta(hours=1),
-                     "post": moved.starts_at, "leadnote": moved.starts_at, "attendance": moved.starts_at + timedelta(hours=1)}
+                     "post": moved.starts_at, "leadnote": moved.starts_at - timedelta(hours=24), "attendance": moved.starts_at + timedelta(hours=1)}
     event = events(standin.files[-1])[f"compass-{group.id}-1-session-1@compass-bot"]
     assert event.decoded("DTSTART") == moved.starts_at and int(event["SEQUENCE"]) == 1
     assert "moves from Mon 2 Feb, 18:00 CST to *Wed 4 Feb, 19:00 CST*" in shown(standin.files[-1]["initial_comment"])
@@ -167,7 +167,10 @@ def test_post_now_then_choose_another_topic_from_the_leads_note(slack, standin, 
         assert last_response(responses, slack)["text"] == "The guide for session 1 is already in the channel."
     posts = keyed(standin.messages(group.channel_id), prefix)
     assert len(posts) == 1 and "Sorry this is late" not in json.dumps(posts[0]["blocks"])
-    assert {a.status for a in actions(engine, prefix) if a.key.endswith((":post", ":leadnote"))} == {"cancelled"}
+    assert {a.status for a in actions(engine, prefix) if a.key.endswith(":post")} == {"cancelled"}
+    # The lead's note came the day before; posting early does not send it twice.
+    assert {a.status for a in actions(engine, prefix) if a.key.endswith(":leadnote")} == {"done"}
+    assert len(keyed(standin.dm_messages(LEAD), prefix + "leadnote")) == 1
 
     with frozen(first.starts_at + timedelta(minutes=5)):
         Clock(services).tick()

@@ -33,12 +33,13 @@ def series_calendar(
     topics: Mapping[int, str] | None = None,
     generated_at: datetime | None = None,
     uid_domain: str = DEFAULT_UID_DOMAIN,
+    location: str = "",
 ) -> bytes:
     """The .ics bytes for ``series``.
 
     ``title`` names the group (it leads every SUMMARY); ``topics`` maps session
     numbers to topic titles for the DESCRIPTION; ``generated_at`` is the DTSTAMP
-    (default: now).
+    (default: now); ``location`` (a room or a link) is every session's LOCATION.
     """
     stamp = (generated_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     zone = ZoneInfo(series.tz)
@@ -52,7 +53,10 @@ def series_calendar(
     calendar.add("x-wr-calname", title)
     calendar.add("x-wr-timezone", series.tz)
     for session in sorted(series.sessions, key=lambda s: s.number):
-        calendar.add_component(_event(series, session, zone, title, topics.get(session.number), stamp, uid_domain))
+        event = _event(series, session, zone, title, topics.get(session.number), stamp, uid_domain)
+        if location and session.status != "skipped":
+            event.add("location", location)
+        calendar.add_component(event)
     if series.sessions:
         first = min(s.local_date for s in series.sessions)
         last = max(s.local_date for s in series.sessions)

@@ -31,6 +31,11 @@ SESSION_KINDS = (REMINDER_24H_KIND, REMINDER_1H_KIND, SESSION_POST_KIND, LEAD_NO
 
 BEFORE_24H = timedelta(hours=24)
 BEFORE_1H = timedelta(hours=1)
+# The lead's guide is the lead's day-before message (instead of the reminder, not on top of it), so
+# Skip, Move and Change topic come while there is still time to use them.
+LEAD_NOTE_BEFORE = BEFORE_24H
+HUDDLE = "huddle"  # a group's place meaning "a Slack huddle in the group's channel"
+PLACE_MAX = 300
 ATTENDANCE_AFTER = SESSION_LENGTH  # as the session ends: "Were you there?" while it is fresh
 PULSE_AFTER = ATTENDANCE_AFTER
 CYCLE_END_AFTER = timedelta(hours=24)
@@ -163,7 +168,7 @@ def session_actions(group_id: int, cycle: int, slot: SessionSlot) -> list[Planne
         planned("remind24h", REMINDER_24H_KIND, start - BEFORE_24H),
         planned("remind1h", REMINDER_1H_KIND, start - BEFORE_1H),
         planned("post", SESSION_POST_KIND, start),
-        planned("leadnote", LEAD_NOTE_KIND, start),
+        planned("leadnote", LEAD_NOTE_KIND, start - LEAD_NOTE_BEFORE),
         planned("attendance", ATTENDANCE_KIND, start + ATTENDANCE_AFTER),
     ]
 
@@ -218,6 +223,11 @@ def stale_reason(kind: str, *, due_at: datetime, starts_at: datetime, now: datet
     if kind == ATTENDANCE_KIND and now > due_at + ATTENDANCE_GRACE:
         return "too long after the session to ask who came"
     return None
+
+
+def calendar_location(place: str) -> str:
+    """The LOCATION of a session in the .ics: the room or link, or the huddle in words."""
+    return "Slack huddle in the group's channel" if place == HUDDLE else place
 
 
 # --- time, as people read and type it -------------------------------------------------------------

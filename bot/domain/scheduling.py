@@ -314,6 +314,15 @@ def skip_next(series: Series, now: datetime) -> Series:
     target = series.next_session(now)
     if target is None:
         raise SeriesChangeError("there is no upcoming session to skip")
+    return skip_session(series, target.number, now)
+
+
+def skip_session(series: Series, session_number: int, now: datetime) -> Series:
+    """Skip one session that has not started; the series gains one at the end, ``interval_days`` after the last."""
+    _require_aware(now, "now")
+    target = series.session(session_number)
+    if target.status != "scheduled" or target.starts_at_utc <= now:
+        raise SeriesChangeError(f"session {session_number} has already started or is not planned")
     last_day = max(s.local_date for s in series.sessions)
     day = last_day + timedelta(days=series.interval_days)
     day += timedelta(days=(series.weekday - day.weekday()) % 7)  # in case the last one was moved off the weekday
@@ -367,6 +376,18 @@ def reschedule(
         )
     moved = replace(target, starts_at_utc=starts_at, local_date=local_datetime.date(), sequence=target.sequence + 1)
     return replace(series, sessions=tuple(moved if s.number == session_number else s for s in series.sessions))
+
+
+# A session is held in the day: it starts at 07:00 or later and ends by 21:00, in the group's zone
+# (the program's quiet hours: nothing at night).
+DAY_STARTS = time(7, 0)
+DAY_ENDS = time(21, 0)
+
+
+def is_at_night(local_time: time) -> bool:
+    """True if a session starting at ``local_time`` would begin before 07:00 or end after 21:00."""
+    ends = (datetime.combine(date(2000, 1, 1), local_time) + SESSION_LENGTH).time()
+    return local_time < DAY_STARTS or ends > DAY_ENDS or ends < local_time
 
 
 def mark_held(series: Series, now: datetime) -> Series:

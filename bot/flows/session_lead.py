@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from bot.domain import group_series as gs
 from bot.domain.rotation import CYCLE_LENGTH, TopicChoiceError, alternatives, lead_choice
-from bot.domain.scheduling import SeriesChangeError, reschedule, skip_next
+from bot.domain.scheduling import SeriesChangeError, is_at_night, reschedule, skip_next, skip_session
 from bot.flows.commands import CommandContext, CommandRouter, action_value, answer_privately, run_guarded, who
 from bot.flows.groups import (
     SeriesChange,
@@ -32,7 +32,7 @@ from bot.flows.groups import (
 )
 from bot.flows.sessions import (
     SessionContext,
-    call_update,
+    refresh_sent_messages,
     ensure_topic,
     lead_note,
     load_context,
@@ -40,13 +40,13 @@ from bot.flows.sessions import (
 )
 from bot.runtime.delivery import DeliveryFailed, RetryLater
 from bot.runtime.services import Services
-from bot.slack.render import check_blocks, render
+from bot.slack.client import call
+from bot.slack.render import check_blocks, fallback_text, render, section_blocks
 from bot.slack.session_messages import (
     ACTION_TOPIC_ALTERNATIVES,
     ACTION_TOPIC_CHOOSE,
     choose_topic_blocks,
     parse_topic_choice_value,
-    session_post_blocks,
 )
 from storage import audit, schedule
 from storage import groups as store
@@ -95,12 +95,15 @@ def session_now(ctx: CommandContext, group: Group) -> None:
     if outcome != "posted":
         ctx.reply(render("series_reply.j2", kind="already_posted" if outcome == "already" else "posting", position=context.position))
         return
-    # The guide is out: the clock must not post it again, and the lead gets the note now.
+    # The guide is out: the clock must not post it again, and the lead gets the note now (unless the
+    # note already came, as it does the day before).
     with session_scope(services.engine) as session:
+        earlier_note = schedule.get(session, key=context.key("leadnote"))
+        note_sent = earlier_note is not None and earlier_note.status == schedule.DONE
         schedule.cancel(session, keys=[context.key("post"), context.key("leadnote")])
         audit.record(session, team_id=group.team_id, actor_id=ctx.user_id, action="session_posted_now", group_id=group.id,
                      number=context.row.number)
-    note = lead_note(services, context)
+    note = lead_note(services, context) if not note_sent else None
     if note is not None:
         try:
             post_with_key(ctx.client, channel=group.lead_user_id, key=context.key("leadnote"), text=note[0], blocks=check_blocks(note[1]))
@@ -110,20 +113,30 @@ def session_now(ctx: CommandContext, group: Group) -> None:
 
 
 def session_skip(ctx: CommandContext, group: Group) -> None:
+    skip(ctx.services, ctx.client, group, actor_id=ctx.user_id, reply=ctx.reply)
+
+
+def skip(services: Services, client: WebClient, group: Group, *, actor_id: str, reply: Callable[..., None],
+         number: int | None = None) -> bool:
+    """Skip session ``number`` (default: the next one); the channel hears it with the new calendar."""
+    def change(g: Group, series, now: datetime):  # noqa: ANN001, ANN202
+        return skip_next(series, now) if number is None else skip_session(series, number, now)
+
     try:
-        change = change_series(ctx.services, group_id=group.id, change=lambda g, series, now: skip_next(series, now))
+        result = change_series(services, group_id=group.id, change=change)
     except SeriesChangeError as exc:
-        ctx.reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
-        return
-    before = {s.number: s for s in change.before.sessions}
-    skipped = next(s for s in change.after.sessions if s.status == "skipped" and before[s.number].status != "skipped")
-    added = next(s for s in change.after.sessions if s.number not in before)
+        reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
+        return False
+    before = {s.number: s for s in result.before.sessions}
+    skipped = next(s for s in result.after.sessions if s.status == "skipped" and before[s.number].status != "skipped")
+    added = next(s for s in result.after.sessions if s.number not in before)
     tz = group.timezone
     facts = {"skipped": session_time(skipped.starts_at_utc, tz), "added": session_time(added.starts_at_utc, tz)}
-    record_change(ctx, change, "session_skipped", number=skipped.number)
-    note = announcement(ctx.services, "skipped", change, actor=ctx.user_id, **facts)
-    publish_calendar(ctx.services, ctx.client, group_id=group.id, note=note)
-    ctx.reply(render("series_reply.j2", kind="skipped", **facts))
+    record_change(services, actor_id, result, "session_skipped", number=skipped.number)
+    note = announcement(services, "skipped", result, actor=actor_id, **facts)
+    publish_calendar(services, client, group_id=group.id, note=note)
+    reply(render("series_reply.j2", kind="skipped", **facts))
+    return True
 
 
 def session_reschedule(ctx: CommandContext, group: Group) -> None:
@@ -133,20 +146,30 @@ def session_reschedule(ctx: CommandContext, group: Group) -> None:
         example = (utcnow() + timedelta(days=7)).astimezone(ZoneInfo(group.timezone)).strftime("%Y-%m-%d 18:30")
         ctx.reply(render("series_reply.j2", kind="bad_datetime", tz=group.timezone, example=example))
         return
+    move(ctx.services, ctx.client, group, wanted, actor_id=ctx.user_id, reply=ctx.reply)
+
+
+def move(services: Services, client: WebClient, group: Group, wanted: datetime, *, actor_id: str, reply: Callable[..., None],
+         number: int | None = None) -> bool:
+    """Move session ``number`` (default: the next one) to ``wanted`` (wall-clock time in the group's zone):
+    in the future, in the day (:func:`bot.domain.scheduling.is_at_night`), between its neighbours."""
+    if is_at_night(wanted.time()):
+        reply(render("lead_tools.j2", kind="at_night", earliest="07:00", latest="20:00"))
+        return False
     moved: dict[str, int] = {}
 
     def change(g: Group, series, now: datetime):  # noqa: ANN001, ANN202
-        target = series.next_session(now)
+        target = series.next_session(now) if number is None else series.session(number)
         if target is None:
             raise SeriesChangeError("there is no upcoming session in this cycle")
         moved["number"] = target.number
         return reschedule(series, target.number, wanted, now=now)
 
     try:
-        result = change_series(ctx.services, group_id=group.id, change=change)
+        result = change_series(services, group_id=group.id, change=change)
     except SeriesChangeError as exc:
-        ctx.reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
-        return
+        reply(render("series_reply.j2", kind="cannot", reason=str(exc)))
+        return False
     number = moved["number"]
     tz = group.timezone
     facts = {
@@ -154,15 +177,16 @@ def session_reschedule(ctx: CommandContext, group: Group) -> None:
         "before": session_time(result.before.session(number).starts_at_utc, tz),
         "after": session_time(result.after.session(number).starts_at_utc, tz),
     }
-    record_change(ctx, result, "session_rescheduled", number=number)
-    note = announcement(ctx.services, "rescheduled", result, actor=ctx.user_id, **facts)
-    publish_calendar(ctx.services, ctx.client, group_id=group.id, note=note)
-    ctx.reply(render("series_reply.j2", kind="rescheduled", **facts))
+    record_change(services, actor_id, result, "session_rescheduled", number=number)
+    note = announcement(services, "rescheduled", result, actor=actor_id, **facts)
+    publish_calendar(services, client, group_id=group.id, note=note)
+    reply(render("series_reply.j2", kind="rescheduled", **facts))
+    return True
 
 
-def record_change(ctx: CommandContext, change: SeriesChange, action: str, **detail: object) -> None:
-    with session_scope(ctx.services.engine) as session:
-        audit.record(session, team_id=change.group.team_id, actor_id=ctx.user_id, action=action, group_id=change.group.id, **detail)
+def record_change(services: Services, actor_id: str, change: SeriesChange, action: str, **detail: object) -> None:
+    with session_scope(services.engine) as session:
+        audit.record(session, team_id=change.group.team_id, actor_id=actor_id, action=action, group_id=change.group.id, **detail)
 
 
 def next_session_context(services: Services, group: Group) -> SessionContext | None:
@@ -213,14 +237,12 @@ def choose_topic(services: Services, client: WebClient, context: SessionContext,
         row = store.get_session(session, session_id=context.row.id)
         session.refresh(row)
     context.row = row
-    if row.post_ts and row.post_ts != "posted":
-        # The guide is already in the channel (the session is on now): show the new topic there.
-        message = session_post_blocks(choice.topic, group_name=context.group.name, session_number=context.position,
-                                      total_sessions=context.total, starts_at=row.starts_at, session_start_local_text=context.start_text)
-        call_update(client, context.group.channel_id, row.post_ts, message.text, message.blocks)
+    # Everything already sent about this session shows the new topic (the guide, if it is out, the
+    # reminders and the lead's note); the calendar keeps its file, as neither time nor place changed.
+    refresh_sent_messages(services, client, context)
     facts = {"position": context.position, "when": context.when, "topic_title": choice.topic.title}
-    publish_calendar(services, client, group_id=context.group.id,
-                     note=render("series_changed.j2", kind="topic", actor=actor_id, **facts))
+    channel_note = render("lead_tools.j2", kind="topic_changed", actor=actor_id, **facts)
+    call(client, "chat.postMessage", channel=context.group.channel_id, text=fallback_text(channel_note), blocks=check_blocks(section_blocks(channel_note)))
     reply(render("series_reply.j2", kind="topic_set", **facts))
     return True
 

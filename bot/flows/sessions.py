@@ -51,6 +51,7 @@ from bot.slack.session_messages import (
     session_post_blocks,
 )
 from storage import groups as store
+from storage import session_messages as sent
 from storage.db import session_scope, utcnow
 from storage.group_pulse import group_pulse_answers
 from storage.members import get_member, wanting_hour_before_reminder
@@ -170,13 +171,35 @@ def deliver_reminder_24h(services: Services, client: WebClient, action: Schedule
     topic, _ = ensure_topic(services, context)
     with Session(services.engine) as session:
         answers = store.rsvp_answers(session, session_id=context.row.id)
-        # Whoever already answered (in the message after the last session) needs no reminder to answer.
-        recipients = [u for u in store.reachable_member_ids(session, group=context.group) if u not in answers]
+        # Whoever already answered (in the message after the last session) needs no reminder to answer;
+        # the lead's day-before message is the lead's guide (deliver_lead_note), not this reminder too.
+        recipients = [u for u in store.reachable_member_ids(session, group=context.group)
+                      if u not in answers and u != context.group.lead_user_id]
     recipients = awake_recipients(services, action, payload, recipients)
-    message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
-                                  session_start_local_text=context.start_text,
-                                  starts_at=context.row.starts_at)
-    fan_out(client, action, recipients, lambda user_id: (message.text, message.blocks))
+    message = reminder_24h_message(context, topic)
+    fan_out(client, action, recipients, lambda user_id: (message.text, message.blocks), on_sent=remember(services, context, action.kind))
+
+
+def reminder_24h_message(context: SessionContext, topic: Topic):  # noqa: ANN201
+    group = context.group
+    return reminder_24h_blocks(topic, session_id=context.row.id, group_name=group.name, session_start_local_text=context.start_text,
+                               starts_at=context.row.starts_at, where=group.place, channel_id=group.channel_id, team_id=group.team_id)
+
+
+def reminder_1h_message(context: SessionContext, topic: Topic):  # noqa: ANN201
+    group = context.group
+    return reminder_1h_blocks(topic, group_name=group.name, session_start_local_text=context.start_text, starts_at=context.row.starts_at,
+                              where=group.place, channel_id=group.channel_id, team_id=group.team_id)
+
+
+def remember(services: Services, context: SessionContext, kind: str) -> Callable[[str, dict], None]:
+    """Keep where each DM about this session went, so a later topic change can update it in place."""
+    def record(user_id: str, posted: dict) -> None:
+        with session_scope(services.engine) as session:
+            sent.record_sent(session, session_id=context.row.id, kind=kind, channel=str(posted.get("channel") or ""),
+                             ts=str(posted.get("ts") or ""), user_id=user_id)
+
+    return record
 
 
 def deliver_reminder_1h(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
@@ -190,15 +213,14 @@ def deliver_reminder_1h(services: Services, client: WebClient, action: Scheduled
         recipients = [u for u in recipients if u in wanting]
         counts = counts_text(session, context.row)
     recipients = awake_recipients(services, action, payload, recipients)
-    message = reminder_1h_blocks(topic, group_name=context.group.name, session_start_local_text=context.start_text,
-                                  starts_at=context.row.starts_at)
+    message = reminder_1h_message(context, topic)
 
     def build(user_id: str) -> tuple[str, list]:
         if user_id == context.group.lead_user_id:
             return message.text, message.blocks + [context_block(counts)]
         return message.text, message.blocks
 
-    fan_out(client, action, recipients, build)
+    fan_out(client, action, recipients, build, on_sent=remember(services, context, action.kind))
 
 
 def deliver_session_post(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
@@ -227,9 +249,7 @@ def publish_session_post(services: Services, client: WebClient, context: Session
             return "busy"
     try:
         topic, _ = ensure_topic(services, context)
-        message = session_post_blocks(topic, group_name=context.group.name, session_number=context.position,
-                                      total_sessions=context.total, late=late, starts_at=context.row.starts_at,
-                                      session_start_local_text=context.start_text)
+        message = session_post_message(context, topic, late=late)
         posted = post_with_key(client, channel=context.group.channel_id, key=context.key("post"), text=message.text,
                                blocks=message.blocks, look_first=look_first or interrupted,
                                since=context.row.starts_at - timedelta(days=3))
@@ -240,6 +260,50 @@ def publish_session_post(services: Services, client: WebClient, context: Session
     with session_scope(services.engine) as session:
         store.finish_post(session, session_id=context.row.id, ts=str(posted.get("ts") or ""))
     return "posted"
+
+
+def session_post_message(context: SessionContext, topic: Topic, *, late: bool = False):  # noqa: ANN201
+    group = context.group
+    return session_post_blocks(topic, group_name=group.name, session_number=context.position, total_sessions=context.total,
+                               late=late, starts_at=context.row.starts_at, session_start_local_text=context.start_text,
+                               where=group.place, channel_id=group.channel_id, team_id=group.team_id)
+
+
+def refresh_sent_messages(services: Services, client: WebClient, context: SessionContext) -> int:
+    """Re-render what is already out about a session (the guide in the channel, each reminder, the lead's
+    note) and update each message in place (``chat.update``), e.g. after a topic or place change.
+    Returns how many Slack accepted; one it refuses (a deleted DM) is logged by the client and skipped."""
+    topic, _ = ensure_topic(services, context)
+    with Session(services.engine) as session:
+        row = store.get_session(session, session_id=context.row.id)
+        messages = sent.sent_about(session, session_id=context.row.id)
+        answers = store.rsvp_answers(session, session_id=context.row.id)
+        counts = counts_text(session, context.row)
+    updated = 0
+    if row is not None and row.post_ts and row.post_ts != "posted":
+        post = session_post_message(context, topic)
+        updated += call_update(client, context.group.channel_id, row.post_ts, post.text, post.blocks)
+    note: tuple[str, list] | None = None
+    for message in messages:
+        if message.kind == gs.REMINDER_24H_KIND:
+            reminder = reminder_24h_message(context, topic)
+            text, blocks = reminder.text, list(reminder.blocks)
+            if answers.get(message.slack_user_id):
+                blocks.append(context_block(render("group_answers.j2", kind=answers[message.slack_user_id])).to_dict())
+        elif message.kind == gs.REMINDER_1H_KIND:
+            reminder = reminder_1h_message(context, topic)
+            text, blocks = reminder.text, list(reminder.blocks)
+            if message.slack_user_id == context.group.lead_user_id:
+                blocks.append(context_block(counts).to_dict())
+        elif message.kind == gs.LEAD_NOTE_KIND:
+            note = note or lead_note(services, context)
+            if note is None:
+                continue
+            text, blocks = note
+        else:
+            continue
+        updated += call_update(client, message.channel, message.ts, text, check_blocks(blocks))
+    return updated
 
 
 def lead_note(services: Services, context: SessionContext) -> tuple[str, list] | None:
@@ -254,7 +318,8 @@ def lead_note(services: Services, context: SessionContext) -> tuple[str, list] |
     topic, explanation = ensure_topic(services, context)
     message = lead_note_blocks(topic, session_id=context.row.id, group_name=context.group.name, session_number=context.position,
                                total_sessions=context.total, session_start_local_text=context.start_text,
-                               starts_at=context.row.starts_at, explanation=explanation,
+                               starts_at=context.row.starts_at, explanation=explanation, where=context.group.place,
+                               channel_id=context.group.channel_id,
                                crisis_resources=services.settings.crisis_for(member.country).lines())
     return message.text, message.blocks + [context_block(counts).to_dict()]
 
@@ -266,7 +331,8 @@ def deliver_lead_note(services: Services, client: WebClient, action: ScheduledAc
     note = lead_note(services, context)
     if note is None:
         raise DropDelivery("the group has no lead who is taking part right now")
-    fan_out(client, action, awake_recipients(services, action, payload, [context.group.lead_user_id]), lambda user_id: note)
+    fan_out(client, action, awake_recipients(services, action, payload, [context.group.lead_user_id]), lambda user_id: note,
+            on_sent=remember(services, context, action.kind))
 
 
 def next_rsvp(session: Session, context: SessionContext) -> tuple[int, str] | None:
@@ -348,9 +414,7 @@ def answer_rsvp(services: Services, client: WebClient, body: dict, answer: str, 
         store.set_rsvp(session, session_id=context.row.id, user_id=user_id, answer=answer)
     confirmation = render("group_answers.j2", kind=answer)
     topic, _ = ensure_topic(services, context)
-    message = reminder_24h_blocks(topic, session_id=context.row.id, group_name=context.group.name,
-                                  session_start_local_text=context.start_text,
-                                  starts_at=context.row.starts_at)
+    message = reminder_24h_message(context, topic)
     update_or_reply(client, body, context, user_id, message.text, message.blocks + [context_block(confirmation).to_dict()], reply,
                     confirmation)
 

@@ -22,9 +22,10 @@ import re
 from datetime import datetime
 from typing import Callable, Mapping, NamedTuple, Sequence
 
-from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject, MarkdownTextObject, SectionBlock
 
 from bot.domain.curriculum import Topic
+from bot.domain.group_series import HUDDLE
 from bot.slack.render import (
     check_blocks,
     context_block,
@@ -33,6 +34,7 @@ from bot.slack.render import (
     fallback_text,
     header_block,
     reader_time,
+    render,
     render_sections,
     section_blocks,
     split_text,
@@ -45,14 +47,24 @@ ACTION_RSVP_GOING = "rsvp_going"
 ACTION_RSVP_NOT_GOING = "rsvp_not_going"
 ACTION_TOPIC_ALTERNATIVES = "topic_alternatives"
 ACTION_TOPIC_CHOOSE = "topic_choose"
+ACTION_LEAD_SKIP = "lead_skip"
+ACTION_LEAD_MOVE = "lead_move"
+ACTION_LEAD_PLACE = "lead_place"
 
 BUTTON_GOING = "I'll be there"
 BUTTON_NOT_GOING = "Can't make it"
 BUTTON_CHOOSE_ANOTHER = "Choose another topic"
 BUTTON_USE_TOPIC = "Use this topic"
+BUTTON_SKIP = "Skip"
+BUTTON_MOVE = "Move…"
+BUTTON_CHANGE_TOPIC = "Change topic"
+BUTTON_WHERE = "Where…"
 
 _DIRECTIVE = re.compile(r"\A::([a-z]+)(?:[ \t]+(\S+))?[ \t]*(?:\n|\Z)")
 _SAFE_URL = re.compile(r"\Ahttps?://[^\s<>|]+\Z")
+_CHANNEL_ID = re.compile(r"\A[CG][A-Z0-9]{2,30}\Z")
+ACTION_OPEN_CHANNEL = "open_group_channel"
+BUTTON_OPEN_HUDDLE = "Open the channel for the huddle"
 
 
 class Message(NamedTuple):
@@ -73,6 +85,8 @@ def session_post_blocks(
     starts_at: datetime | None = None,
     session_start_local_text: str = "",
     where: str | None = None,
+    channel_id: str = "",
+    team_id: str = "",
 ) -> Message:
     """The post in the group's channel: the 15-minute topic guide, then social time, then norms.
 
@@ -81,6 +95,7 @@ def session_post_blocks(
     """
     return _build(
         "session_post.j2",
+        actions=_huddle_actions(where, team_id=team_id, channel_id=channel_id),
         topic=topic,
         group_name=group_name,
         session_number=session_number,
@@ -88,7 +103,7 @@ def session_post_blocks(
         late=late,
         norms=norms,
         when=_when(starts_at, session_start_local_text) if starts_at is not None or session_start_local_text else "",
-        **_place(where),
+        **_place(where, channel_id),
     )
 
 
@@ -104,16 +119,18 @@ def lead_note_blocks(
     explanation: str,
     norms: str | None = None,
     crisis_resources: Sequence[str] = (),
+    where: str | None = None,
+    channel_id: str = "",
 ) -> Message:
-    """The lead's direct message: why this topic, how to open, keep time and close, and a way to swap topics.
+    """The lead's direct message, the day before: why this topic, how to open, keep time and close, and
+    the lead's buttons (Skip, Move…, Change topic, Where…) so nothing needs a command.
 
     ``crisis_resources`` are the deployment's lines (``Settings.crisis_resources``); they may use
     bold, but cannot mention or link.
     """
-    button = ButtonElement(text=BUTTON_CHOOSE_ANOTHER, action_id=ACTION_TOPIC_ALTERNATIVES, value=str(session_id))
     return _build(
         "lead_note.j2",
-        actions={"choose_topic": lambda: ActionsBlock(elements=[button])},
+        actions={"choose_topic": lambda: lead_buttons(session_id)},
         topic=topic,
         group_name=group_name,
         session_number=session_number,
@@ -122,7 +139,22 @@ def lead_note_blocks(
         explanation=explanation,
         norms=norms,
         crisis_resources=list(crisis_resources),
+        **_place(where, channel_id),
     )
+
+
+def lead_buttons(session_id: object) -> ActionsBlock:
+    """The lead's tools for one session (every value is the session id); Skip asks first, as one tap
+    should not cancel a session by accident."""
+    value = str(session_id)
+    confirm = ConfirmObject(title=render("lead_tools.j2", kind="skip_confirm_title"), text=render("lead_tools.j2", kind="skip_confirm"),
+                            confirm=render("lead_tools.j2", kind="skip_confirm_yes"), deny=render("lead_tools.j2", kind="skip_confirm_no"))
+    return ActionsBlock(block_id=f"lead_tools_{value}"[:255], elements=[
+        ButtonElement(text=BUTTON_SKIP, action_id=ACTION_LEAD_SKIP, value=value, confirm=confirm),
+        ButtonElement(text=BUTTON_MOVE, action_id=ACTION_LEAD_MOVE, value=value),
+        ButtonElement(text=BUTTON_CHANGE_TOPIC, action_id=ACTION_TOPIC_ALTERNATIVES, value=value),
+        ButtonElement(text=BUTTON_WHERE, action_id=ACTION_LEAD_PLACE, value=value),
+    ])
 
 
 def reminder_24h_blocks(
@@ -133,10 +165,13 @@ def reminder_24h_blocks(
     session_start_local_text: str,
     starts_at: datetime | None = None,
     where: str | None = None,
+    channel_id: str = "",
+    team_id: str = "",
 ) -> Message:
     """The day-before reminder with RSVP buttons whose value is the session id.
 
-    ``where`` is a room or a meeting link; a plain http(s) URL becomes a link, anything else is text.
+    ``where`` is a room or a meeting link; a plain http(s) URL becomes a link, anything else is text;
+    ``huddle`` means a Slack huddle in the group's channel (``channel_id``), with a button opening it.
     """
     buttons = [
         ButtonElement(text=BUTTON_GOING, action_id=ACTION_RSVP_GOING, value=str(session_id), style="primary"),
@@ -144,11 +179,11 @@ def reminder_24h_blocks(
     ]
     return _build(
         "reminder_24h.j2",
-        actions={"rsvp": lambda: ActionsBlock(elements=buttons)},
+        actions={"rsvp": lambda: ActionsBlock(elements=buttons), **_huddle_actions(where, team_id=team_id, channel_id=channel_id)},
         topic=topic,
         group_name=group_name,
         when=_when(starts_at, session_start_local_text),
-        **_place(where),
+        **_place(where, channel_id),
     )
 
 
@@ -159,14 +194,17 @@ def reminder_1h_blocks(
     session_start_local_text: str,
     starts_at: datetime | None = None,
     where: str | None = None,
+    channel_id: str = "",
+    team_id: str = "",
 ) -> Message:
     """The hour-before nudge: when, where, the topic and one question to think about."""
     return _build(
         "reminder_1h.j2",
+        actions=_huddle_actions(where, team_id=team_id, channel_id=channel_id),
         topic=topic,
         group_name=group_name,
         when=_when(starts_at, session_start_local_text),
-        **_place(where),
+        **_place(where, channel_id),
     )
 
 
@@ -208,12 +246,26 @@ def _when(starts_at: datetime | None, local_text: str) -> str:
     return reader_time(starts_at, local_text) if starts_at is not None else escape_mrkdwn(local_text)
 
 
-def _place(where: str | None) -> dict[str, str]:
-    """Template variables for a meeting place: a safe link, or text the template escapes."""
+def _place(where: str | None, channel_id: str = "") -> dict[str, str]:
+    """Template variables for a meeting place: a safe link, text the template escapes, or a huddle in the channel."""
     where = (where or "").strip()
+    if where == HUDDLE:
+        return {"place_url": "", "place": "", "huddle_channel": channel_id if _CHANNEL_ID.match(channel_id) else ""}
     if _SAFE_URL.match(where):
-        return {"place_url": where, "place": ""}
-    return {"place_url": "", "place": where}
+        return {"place_url": where, "place": "", "huddle_channel": ""}
+    return {"place_url": "", "place": where, "huddle_channel": ""}
+
+
+def huddle_button(*, team_id: str, channel_id: str) -> ActionsBlock:
+    """A link button that opens the group's channel in the Slack app, where a huddle starts with one tap."""
+    url = f"slack://channel?team={team_id}&id={channel_id}"
+    return ActionsBlock(block_id="huddle", elements=[ButtonElement(text=BUTTON_OPEN_HUDDLE, action_id=ACTION_OPEN_CHANNEL, url=url)])
+
+
+def _huddle_actions(where: str | None, *, team_id: str, channel_id: str) -> dict[str, Callable[[], Block]]:
+    if (where or "").strip() != HUDDLE or not _CHANNEL_ID.match(channel_id):
+        return {}
+    return {"huddle": lambda: huddle_button(team_id=team_id, channel_id=channel_id)}
 
 
 def _build(

@@ -29,7 +29,8 @@ def calendar_bytes(services: Services, group: Group, rows: list[GroupSession]) -
         topic = services.catalogue.get(row.topic_slug) if row.topic_slug else None
         if topic is not None:
             topics[row.number] = topic.title
-    return series_calendar(series_for(services, group, rows), title=group.name, topics=topics, generated_at=utcnow())
+    return series_calendar(series_for(services, group, rows), title=group.name, topics=topics, generated_at=utcnow(),
+                           location=gs.calendar_location(group.place))
 
 
 def publish_calendar(services: Services, client: WebClient, *, group_id: int, note: str) -> bool:

@@ -65,20 +65,24 @@ def post_with_key(
                       look_since=(since or utcnow() - timedelta(days=3)) if look_first else None)
 
 
-def fan_out(client: WebClient, action: ScheduledAction, user_ids: Iterable[str], build: Callable[[str], tuple[str, list]]) -> int:
+def fan_out(client: WebClient, action: ScheduledAction, user_ids: Iterable[str], build: Callable[[str], tuple[str, list]],
+            on_sent: Callable[[str, dict], None] | None = None) -> int:
     """DM each person once for a scheduled action; returns how many were reached.
 
     A person Slack no longer knows is logged and skipped. Passing failures are retried for
     everyone not yet reached (a retry looks for the earlier DM first); if nobody could be
     reached because of a permanent error, the action fails so the lead hears about it.
+    ``on_sent(user_id, posted)`` hears where each DM is (``channel`` and ``ts``), to update it later.
     """
     reached, passing, permanent = 0, [], []
     for user_id in user_ids:
         text, blocks = build(user_id)
         try:
-            post_with_key(client, channel=user_id, key=action.key, text=text, blocks=check_blocks(blocks),
-                          look_first=action.attempts > 1, since=action.due_at - timedelta(days=3))
+            posted = post_with_key(client, channel=user_id, key=action.key, text=text, blocks=check_blocks(blocks),
+                                   look_first=action.attempts > 1, since=action.due_at - timedelta(days=3))
             reached += 1
+            if on_sent is not None:
+                on_sent(user_id, posted)
         except RetryLater as exc:
             passing.append(str(exc))
         except DeliveryFailed as exc:
