@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from sqlmodel import select
+import icalendar
+from sqlmodel import Session, select
 
 from bot.slack.render import reader_time, reader_time_fallbacks
 from storage.db import session_scope
+from storage.groups import rsvp_answers
 from storage.models import Member
 from tests.support.clock import frozen
 from tests.support.waiting import eventually
@@ -143,3 +145,116 @@ def test_move_opens_a_modal_with_date_and_time_pickers_and_checks_future_day_and
         eventually(lambda: first_session(engine, group.id).starts_at == datetime(2026, 2, 5, 1, 0, tzinfo=UTC))
         eventually(lambda: len(standin.files) == uploads + 1)  # the time changed: a new calendar
     assert "moves from Mon 2 Feb, 18:00 CST to *Wed 4 Feb, 19:00 CST*" in reader_time_fallbacks(standin.files[-1]["initial_comment"])
+
+
+# --- where the group meets ----------------------------------------------------------------------------------
+
+
+def place_values(text: str = "", huddle: bool = False) -> dict:
+    chosen = [{"value": "huddle", "text": {"type": "plain_text", "text": "A Slack huddle in the group's channel"}}] if huddle else []
+    return {"place": {"place": {"type": "plain_text_input", "value": text or None}},
+            "huddle": {"huddle": {"type": "checkboxes", "selected_options": chosen}}}
+
+
+def locations(upload: dict) -> set[str]:
+    return {str(e.get("LOCATION", "")) for e in icalendar.Calendar.from_ical(upload["content"]).walk("VEVENT") if e.get("STATUS") != "CANCELLED"}
+
+
+def test_the_lead_sets_a_room_then_a_huddle_and_reminders_post_and_calendar_show_it(slack, standin, services, engine):
+    group = group_with_series(slack, standin, services, engine)
+    first = first_session(engine, group.id)
+    uploads = len(standin.files)
+    with frozen(first.starts_at - timedelta(days=3)):
+        view = open_modal(slack, standin, "lead_place", str(first.id))
+        assert view["callback_id"] == "lead_place_modal"
+        both = slack.view_submission(LEAD, view, place_values("Room 4B", huddle=True)).json()
+        assert both["errors"] == {"place": "Choose either a room or link, or the huddle."}
+        bad = slack.view_submission(LEAD, view, place_values("https://zoom.us/j/1 2")).json()
+        assert "does not look right" in bad["errors"]["place"]
+        slack.view_submission(LEAD, view, place_values("Room 4B, cafeteria annex"))
+        eventually(lambda: len(standin.files) == uploads + 1)
+    assert locations(standin.files[-1]) == {"Room 4B, cafeteria annex"}
+    assert "now meets at Room 4B, cafeteria annex, set by <@UL001>" in standin.files[-1]["initial_comment"]
+
+    run_clock(services, first.starts_at - timedelta(hours=23))
+    reminder = keyed(standin.dm_messages("UL003"), f"session:{group.id}:1:1:")[0]
+    assert "Room 4B, cafeteria annex" in json.dumps(reminder["blocks"])
+
+    with frozen(first.starts_at - timedelta(hours=22)):
+        view = open_modal(slack, standin, "lead_place", str(first.id))
+        slack.view_submission(LEAD, view, place_values(huddle=True))
+        eventually(lambda: len(standin.files) == uploads + 2)  # the place changed: a new calendar
+        # The reminder already sent now says where, with a button that opens the group's channel.
+        edited = eventually(lambda: "huddle" in json.dumps(keyed(standin.dm_messages("UL003"), f"session:{group.id}:1:1:")[0]["blocks"])
+                            and keyed(standin.dm_messages("UL003"), f"session:{group.id}:1:1:")[0])
+    assert f"a Slack huddle in <#{group.channel_id}>" in json.dumps(edited["blocks"])
+    link = next(b for b in button_list(edited) if b["action_id"] == "open_group_channel")
+    assert link["url"] == f"slack://channel?team=T0COMPASS&id={group.channel_id}"
+    assert locations(standin.files[-1]) == {"Slack huddle in the group's channel"}
+    run_clock(services, first.starts_at + timedelta(minutes=5))
+    post = keyed(standin.messages(group.channel_id), f"session:{group.id}:1:1:")[0]
+    assert f"a Slack huddle in <#{group.channel_id}>" in json.dumps(post["blocks"])
+    assert any(b["action_id"] == "open_group_channel" for b in button_list(post))
+
+
+# --- a topic change updates what was sent --------------------------------------------------------------------
+
+
+def test_a_topic_change_updates_the_reminders_already_sent_in_place_and_sends_no_new_calendar(slack, standin, services, engine, responses):
+    group = group_with_series(slack, standin, services, engine)
+    first = first_session(engine, group.id)
+    prefix = f"session:{group.id}:1:1:"
+    run_clock(services, first.starts_at - timedelta(hours=23))
+    with frozen(first.starts_at - timedelta(hours=22, minutes=30)):
+        slack.action("UL004", "rsvp_going", str(first.id), channel_id=standin.dm_channel("UL004"),
+                     message_ts=keyed(standin.dm_messages("UL004"), prefix)[0]["ts"])
+        eventually(lambda: "You're going" in json.dumps(keyed(standin.dm_messages("UL004"), prefix)[0]["blocks"]))
+    old_title = services.catalogue.get(first_session(engine, group.id).topic_slug).title
+    reminders = {u: keyed(standin.dm_messages(u), prefix)[0] for u in ids("L", 6)[1:]}
+    assert all(old_title in json.dumps(m["blocks"]) for m in reminders.values())
+    uploads, updates = len(standin.files), len(standin.calls_to("chat.update"))
+    with frozen(first.starts_at - timedelta(hours=22)):
+        slack.action(LEAD, "topic_alternatives", str(first.id), channel_id=standin.dm_channel(LEAD))
+        offered = last_response(responses, slack)
+        choice = next(b["accessory"]["value"] for b in offered["blocks"] if b.get("accessory", {}).get("action_id") == "topic_choose")
+        slack.action(LEAD, "topic_choose", choice, channel_id=standin.dm_channel(LEAD))
+        assert "will be on" in last_response(responses, slack)["text"]
+    new_title = services.catalogue.get(choice.split(":", 1)[1]).title
+    # Every reminder sent, and the lead's note, now show the new topic: the same messages, edited.
+    for user_id, before in reminders.items():
+        now = keyed(standin.dm_messages(user_id), prefix)[0]
+        assert now["ts"] == before["ts"] and "edited" in now and new_title in json.dumps(now["blocks"]), user_id
+        assert old_title not in json.dumps(now["blocks"])
+    assert "You're going" in json.dumps(keyed(standin.dm_messages("UL004"), prefix)[0]["blocks"])  # the answer stays
+    assert new_title in json.dumps(lead_note_of(standin, group, first)["blocks"])
+    assert len(standin.calls_to("chat.update")) - updates == 6  # five reminders and the note, nothing else
+    assert len(standin.files) == uploads  # neither time nor place changed: no new calendar
+    channel_note = standin.messages(group.channel_id)[-1]
+    assert new_title in channel_note["text"] and "reminders already sent show the new topic" in channel_note["text"]
+
+
+# --- the lead's section of App Home --------------------------------------------------------------------------
+
+
+def test_the_leads_home_shows_the_next_session_who_is_coming_and_the_same_buttons(slack, standin, services, engine):
+    group = group_with_series(slack, standin, services, engine)
+    first = first_session(engine, group.id)
+    with frozen(first.starts_at - timedelta(hours=20)):
+        slack.action("UL003", "rsvp_going", str(first.id))
+        slack.action("UL005", "rsvp_not_going", str(first.id))
+        eventually(lambda: len(rsvp_rows(engine, first.id)) == 2)
+        slack.event({"type": "app_home_opened", "user": LEAD, "tab": "home", "channel": "D0L1"})
+        home = eventually(lambda: standin.home_view(LEAD))
+        slack.event({"type": "app_home_opened", "user": "UL003", "tab": "home", "channel": "D0L3"})
+        member = eventually(lambda: standin.home_view("UL003"))
+    text = json.dumps(home["blocks"], ensure_ascii=False)
+    assert "You lead" in text and f"Next session: {reader_time(first.starts_at, GROUP_FALLBACK)}" in text
+    assert "Coming: <@UL003> · 1 can't make it" in text, text  # who is coming; never who has not answered
+    assert [b["action_id"] for b in button_list(home) if b["action_id"].startswith(("lead_", "topic_"))] == [
+        "lead_skip", "lead_move", "topic_alternatives", "lead_place"]
+    assert "You lead" not in json.dumps(member["blocks"]) and not any(b["action_id"] == "lead_skip" for b in button_list(member))
+
+
+def rsvp_rows(engine, session_id: int) -> dict:  # noqa: ANN001
+    with Session(engine) as session:
+        return rsvp_answers(session, session_id=session_id)

@@ -126,9 +126,10 @@ def test_an_admin_may_use_the_controls_in_the_groups_channel(slack, standin, ser
         assert "For group leads" in last_response(responses, slack)["text"]
 
 
-def test_topics_chosen_by_the_lead_are_used_and_shown_in_the_calendar(slack, standin, services, engine, responses):
+def test_topics_chosen_by_the_lead_are_used_and_announced_without_a_new_calendar(slack, standin, services, engine, responses):
     group = group_with_series(slack, standin, services, engine)
     first = row(engine, group.id, 1)
+    uploads = len(standin.files)
     with frozen("2026-01-27 15:00:00"):
         slack.command(LEAD, "topic", channel_id=group.channel_id)
         offered = last_response(responses, slack)
@@ -145,8 +146,9 @@ def test_topics_chosen_by_the_lead_are_used_and_shown_in_the_calendar(slack, sta
         assert shown(last_response(responses, slack)["text"]) == f"Done: session 1 (Mon 2 Feb, 18:00 CST) will be on *{title}*."
     chosen = row(engine, group.id, 1)
     assert (chosen.topic_slug, chosen.topic_chosen_by, chosen.sequence) == ("three-good-things", LEAD, 1)
-    event = events(standin.files[-1])[f"compass-{group.id}-1-session-1@compass-bot"]
-    assert f"Topic: {title}" in str(event["DESCRIPTION"]) and int(event["SEQUENCE"]) == 1
+    # Neither time nor place changed: no new calendar file, a line in the channel instead.
+    assert len(standin.files) == uploads
+    assert title in standin.messages(group.channel_id)[-1]["text"]
 
     run_clock(services, first.starts_at - timedelta(hours=23))
     reminder = keyed(standin.dm_messages("UQ002"), f"session:{group.id}:1:1:")[0]
