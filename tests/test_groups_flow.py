@@ -202,7 +202,7 @@ def test_setup_creates_a_private_channel_invites_everyone_and_welcomes_them(serv
                        "social time", "what is said in the group stays in the group", "<@UD002>"):
             assert phrase in text, phrase
         assert "group_volunteer_lead" not in buttons(welcome)  # a lead volunteered in the join form
-        assert buttons(welcome)["group_pick_slot_0"]["text"]["text"] == "Mon 18:00"
+        assert buttons(welcome)["group_pick_slot_0"]["text"]["text"] == "Mon 18:00 · 0 votes"
         assert group.status == "scheduling"
         for user_id in people:
             (ready,) = [m for m in standin.dm_messages(user_id) if key_of(m) == f"group:{group.id}:setup"]
@@ -248,15 +248,29 @@ def test_the_lead_picks_a_slot_and_the_series_is_planned_announced_and_in_the_ca
         _, (group_id,) = form(services)
         group = set_up(services, standin, group_id)
         welcome = intro(standin, group)
-        offered = {b["text"]["text"]: b for b in buttons(welcome).values() if b["action_id"].startswith("group_pick_slot")}
+        offered = {b["text"]["text"].split(" · ")[0]: b for b in buttons(welcome).values() if b["action_id"].startswith("group_pick_slot")}
         assert set(offered) == {"Mon 18:00", "Mon 19:00", "Thu 12:00"}
 
-        # A member who is not the lead is told, kindly, who can choose.
-        slack.action("UF002", offered["Mon 18:00"]["action_id"], offered["Mon 18:00"]["value"], channel_id=group.channel_id,
-                     message_ts=welcome["ts"])
-        refusal = last_response(responses, slack)
-        assert refusal["text"] == "Only this group's lead, <@UF001>, or a Compass admin can choose the meeting time."
-        assert refusal["response_type"] == "ephemeral" and rows_of(engine, group_id) == []
+        # Members vote: a tap counts (shown on the same message), a second tap takes it back; only the lead confirms.
+        def vote(user_id: str, label: str) -> dict:  # noqa: ANN202
+            slack.action(user_id, offered[label]["action_id"], offered[label]["value"], channel_id=group.channel_id,
+                         message_ts=welcome["ts"])
+            return last_response(responses, slack)
+
+        def labels() -> list[str]:
+            return sorted(b["text"]["text"] for b in buttons(intro(standin, group)).values() if b["action_id"].startswith("group_pick_slot"))
+
+        answer = vote("UF002", "Mon 18:00")
+        assert answer["response_type"] == "ephemeral" and answer["text"].startswith(":ballot_box_with_ballot: Noted: Mon 18:00 works for you. <@UF001> confirms")
+        vote("UF003", "Mon 18:00")
+        vote("UF003", "Thu 12:00")
+        eventually(lambda: labels() == ["Mon 18:00 · 2 votes", "Mon 19:00 · 0 votes", "Thu 12:00 · 1 vote"])
+        assert vote("UF003", "Thu 12:00")["text"] == "Your vote for Thu 12:00 is taken back."
+        eventually(lambda: labels() == ["Mon 18:00 · 2 votes", "Mon 19:00 · 0 votes", "Thu 12:00 · 0 votes"])
+        assert len([m for m in standin.messages(group.channel_id) if key_of(m)]) == 1  # one message, updated in place
+        standin.add_user("UOUTSIDE", name="outside")
+        assert "belongs to a group you're not in" in vote("UOUTSIDE", "Mon 18:00")["text"]
+        assert rows_of(engine, group_id) == []
 
         slack.action("UF001", offered["Mon 18:00"]["action_id"], offered["Mon 18:00"]["value"], channel_id=group.channel_id,
                      message_ts=welcome["ts"])

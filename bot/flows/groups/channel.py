@@ -10,7 +10,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import replace
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from slack_sdk import WebClient
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement
@@ -23,12 +23,13 @@ from bot.flows.directory_changes import account_kind, remove_person, weed_out
 from bot.flows.groups.messaging import fan_out, message_blocks, message_location, parse_int, post_with_key
 from bot.flows.groups.series import slot_text
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
-from bot.domain.scheduling import candidate_slots
+from bot.domain.meeting_time import vote_slots
 from bot.runtime.services import Services
 from bot.slack.client import call
 from storage import audit
 from storage import groups as store
 from storage.db import session_scope
+from storage.meeting_time_votes import vote_counts
 from storage.members import get_member, to_person
 from storage.models import Group, ScheduledAction
 
@@ -86,12 +87,18 @@ def invite_members(client: WebClient, *, channel_id: str, user_ids: list[str]) -
     ensure_ok(outcome, "conversations.invite")
 
 
-def intro_message(group: Group, *, member_count: int, candidates: list) -> tuple[str, list]:
-    """The group's first post: welcome, lead (or a call for one), and the meeting time (or a choice of times).
+def slot_key(slot) -> str:  # noqa: ANN001
+    """A weekly slot as stored with votes: ``weekday:HH:MM``."""
+    return f"{slot.weekday}:{slot.local_time:%H:%M}"
 
-    It is rendered from the group's current state, so a click on one of its buttons
-    updates it in place.
+
+def intro_message(group: Group, *, member_count: int, candidates: list, votes: Mapping[str, int] | None = None) -> tuple[str, list]:
+    """The group's first post: welcome, lead (or a call for one), and the meeting time (or the vote on times).
+
+    It is rendered from the group's current state, so a click on one of its buttons updates it in
+    place: a member's tap is a vote (each time shows its count), the lead's tap confirms that time.
     """
+    votes = votes or {}
     text, blocks = message_blocks("group_welcome.j2", group_name=group.name, lead_id=group.lead_user_id, member_count=member_count)
     if not group.lead_user_id:
         blocks.append(ActionsBlock(block_id="group_lead", elements=[
@@ -99,13 +106,12 @@ def intro_message(group: Group, *, member_count: int, candidates: list) -> tuple
         ]))
     chosen = group.status == "active"
     offered = [] if chosen else candidates
-    labels = [str(c.slot) + ("" if c.everyone else f" ({c.available} of {c.responded})") for c in offered]
+    labels = [render("group_slots.j2", kind="label", slot=str(c.slot), votes=votes.get(slot_key(c.slot), 0)) for c in offered]
     blocks += section_blocks(render("group_slots.j2", candidates=labels, lead_id=group.lead_user_id, tz=group.timezone,
-                                    chosen=slot_text(group) if chosen else ""))
+                                    chosen=slot_text(group) if chosen else "", kind="message"))
     if offered:
         blocks.append(ActionsBlock(block_id="group_slots", elements=[
-            ButtonElement(text=label, action_id=f"{ACTION_PICK_SLOT}_{index}",
-                          value=f"{group.id}:{c.slot.weekday}:{c.slot.local_time:%H:%M}")
+            ButtonElement(text=label, action_id=f"{ACTION_PICK_SLOT}_{index}", value=f"{group.id}:{slot_key(c.slot)}")
             for index, (label, c) in enumerate(zip(labels, offered))
         ]))
     return text, check_blocks(blocks)
@@ -122,9 +128,10 @@ def refresh_intro(services: Services, client: WebClient, body: dict, group_id: i
             return
         count = len(store.member_ids(session, group_id=group.id))
         candidates = group_candidates(session, group, services.settings.compass_timezone)
+        votes = vote_counts(session, group_id=group.id)
     if not is_own_post(client, channel=channel, ts=ts, key_prefix=f"group:{group.id}:setup"):
         return
-    text, blocks = intro_message(group, member_count=count, candidates=candidates)
+    text, blocks = intro_message(group, member_count=count, candidates=candidates, votes=votes)
     call(client, "chat.update", channel=channel, ts=ts, text=text, blocks=blocks)
 
 
@@ -135,7 +142,7 @@ def group_candidates(session: Session, group: Group, default_tz: str) -> list:
         if member is not None:
             person = to_person(member)
             people.append(person if person.timezone else replace(person, timezone=default_tz))
-    return candidate_slots(people, group.timezone)
+    return vote_slots(people, group.timezone)
 
 
 def deliver_setup(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:

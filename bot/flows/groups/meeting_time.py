@@ -1,4 +1,5 @@
-"""Choosing when a group meets: a click on an offered time, or ``/compass schedule DAY HH:MM``.
+"""Choosing when a group meets: members vote by tapping the offered times (the counts update in the
+channel's message), the lead (or an admin) confirms one by tapping it, or types ``/compass schedule DAY HH:MM``.
 
 The series is then stored and scheduled, and the calendar file is uploaded to the channel.
 """
@@ -14,14 +15,16 @@ from sqlmodel import Session
 from bot.domain import group_series as gs
 from bot.flows.commands import CommandContext, action_value, who
 from bot.flows.groups.calendar_upload import publish_calendar
-from bot.flows.groups.channel import refresh_intro
+from bot.flows.groups.channel import refresh_intro, slot_key
 from bot.flows.groups.messaging import parse_int, session_time
-from bot.flows.groups.permissions import controlled_group, may_control, refusal
+from bot.flows.groups.permissions import controlled_group, may_control
 from bot.flows.groups.series import announcement, set_slot, slot_text
 from bot.slack.render import render
 from bot.domain.scheduling import LocalSlot, SeriesChangeError, SlotParseError, parse_slot
 from bot.runtime.services import Services
 from storage import groups as store
+from storage.db import session_scope
+from storage.meeting_time_votes import toggle_vote
 from storage.models import Group
 
 log = logging.getLogger(__name__)
@@ -42,14 +45,26 @@ def pick_slot(services: Services, client: WebClient, body: dict, reply: Callable
     if group is None or group.team_id != team_id or group.status not in store.ACTIVE_GROUP_STATUSES:
         reply(render("group_answers.j2", kind="unknown"))
         return
-    if not may_control(services, group, user_id):
-        reply(refusal(group, "choose the meeting time"))
-        return
     if group.status == "active":
         reply(render("series_reply.j2", kind="already_scheduled", group_name=group.name, slot=slot_text(group)))
         return
+    if not may_control(services, group, user_id):
+        vote(services, client, body, group, user_id=user_id, slot=slot, reply=reply)
+        return
     if apply_slot(services, client, group=group, slot=slot, actor_id=user_id, reply=reply):
         refresh_intro(services, client, body, group.id)
+
+
+def vote(services: Services, client: WebClient, body: dict, group: Group, *, user_id: str, slot: LocalSlot,
+         reply: Callable[..., None]) -> None:
+    """A member's tap on an offered time: a vote (a second tap takes it back); the counts update in place."""
+    with session_scope(services.engine) as session:
+        if not store.is_member(session, group_id=group.id, user_id=user_id):
+            reply(render("group_not_allowed.j2", reason="not_member", what="", lead_id=""))
+            return
+        voted = toggle_vote(session, group_id=group.id, user_id=user_id, slot=slot_key(slot))
+    refresh_intro(services, client, body, group.id)
+    reply(render("group_answers.j2", kind="voted" if voted else "unvoted", slot=str(slot), lead_id=group.lead_user_id))
 
 
 def apply_slot(services: Services, client: WebClient, *, group: Group, slot: LocalSlot, actor_id: str, reply: Callable[..., None]) -> bool:
