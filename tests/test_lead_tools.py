@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import icalendar
 from sqlmodel import Session, select
@@ -17,7 +18,7 @@ from storage.models import Member
 from tests.support.clock import frozen
 from tests.support.waiting import eventually
 from tests.test_group_series_delivery import keyed, run_clock, start_series
-from tests.test_groups_flow import ids, last_response, rows_of, seed_members
+from tests.test_groups_flow import form, ids, last_response, rows_of, seed_members, set_up
 
 UTC = timezone.utc
 LEAD = "UL001"
@@ -258,3 +259,46 @@ def test_the_leads_home_shows_the_next_session_who_is_coming_and_the_same_button
 def rsvp_rows(engine, session_id: int) -> dict:  # noqa: ANN001
     with Session(engine) as session:
         return rsvp_answers(session, session_id=session_id)
+
+
+# --- quiet hours for the group's own DMs ---------------------------------------------------------------------
+
+
+def move_to(engine, standin, user_id: str, tz: str, availability: str | None = None) -> None:  # noqa: ANN001
+    with session_scope(engine) as session:
+        member = session.exec(select(Member).where(Member.slack_user_id == user_id)).one()
+        member.timezone = tz
+        member.availability = availability if availability is not None else member.availability
+    standin.add_user(user_id, name=user_id.lower(), real_name=f"Doctor {user_id}", tz=tz)
+
+
+def test_group_ready_waits_for_the_end_of_the_readers_quiet_hours(slack, standin, services, engine):
+    people = seed_members(engine, standin, ids("R", 6), leads=("UR001",))
+    move_to(engine, standin, "UR002", "Asia/Tokyo")  # setup at 15:00 UTC is midnight in Tokyo
+    with frozen("2026-01-26 15:00:00"):
+        _, (group_id,) = form(services)
+        group = set_up(services, standin, group_id)
+    ready_key = f"group:{group.id}:setup"
+    assert all(keyed(standin.dm_messages(u), ready_key) for u in people if u != "UR002")
+    assert keyed(standin.dm_messages("UR002"), ready_key) == []
+    run_clock(services, datetime(2026, 1, 26, 23, 0, tzinfo=UTC))
+    (ready,) = keyed(standin.dm_messages("UR002"), ready_key)
+    assert sent_at(ready).astimezone(ZoneInfo("Asia/Tokyo")).strftime("%H:%M") == "07:30"
+    assert f"<#{group.channel_id}>" in ready["text"]
+    assert len([m for m in standin.messages(group.channel_id) if m.get("metadata")]) == 1  # the channel was set up once
+
+
+def test_the_cycle_end_question_waits_for_the_end_of_the_readers_quiet_hours(slack, standin, services, engine):
+    people = seed_members(engine, standin, ids("Y", 6), leads=("UY001",))
+    # The day after the last session, 00:00 UTC, is midnight in London (Monday 18:00 in Chicago is 00:00 there).
+    move_to(engine, standin, "UY002", "Europe/London", availability="Tue 00:00-02:00")
+    group = start_series(slack, standin, services, engine, people)
+    last = rows_of(engine, group.id)[-1]
+    run_clock(services, last.starts_at + timedelta(hours=24))
+    end_key = f"cycle:{group.id}:1:end"
+    assert keyed(standin.dm_messages("UY003"), end_key) and keyed(standin.dm_messages("UY002"), end_key) == []
+    run_clock(services, last.starts_at + timedelta(hours=36))
+    (question,) = keyed(standin.dm_messages("UY002"), end_key)
+    assert sent_at(question).astimezone(ZoneInfo("Europe/London")).strftime("%H:%M") == "07:30"
+    assert "Another six months" in json.dumps(question["blocks"])
+    assert len(keyed(standin.messages(group.channel_id), end_key)) == 1  # the thanks in the channel, once

@@ -26,8 +26,13 @@ def deferred_key(action: ScheduledAction, user_id: str) -> str:
     return f"{action.key}:quiet:{user_id}"
 
 
-def awake_recipients(services: Services, action: ScheduledAction, payload: dict, user_ids: Iterable[str]) -> list[str]:
-    """The people among ``user_ids`` to DM now (the copy's one person, if this is a deferred copy)."""
+def awake_recipients(services: Services, action: ScheduledAction, payload: dict, user_ids: Iterable[str], *,
+                     deferred_kind: str | None = None) -> list[str]:
+    """The people among ``user_ids`` to DM now (the copy's one person, if this is a deferred copy).
+
+    ``deferred_kind`` gives the copies a kind of their own, for an action that does more than DM people
+    (a channel post, a channel to create) which its copies must not do again.
+    """
     only = payload.get(ONLY_USER)
     wanted = [u for u in dict.fromkeys(user_ids) if not only or u == only]
     now = utcnow()
@@ -44,7 +49,7 @@ def awake_recipients(services: Services, action: ScheduledAction, payload: dict,
             if until is None:
                 awake.append(user_id)
                 continue
-            schedule.schedule(session, key=key, kind=action.kind, due_at=until, team_id=action.team_id,
+            schedule.schedule(session, key=key, kind=deferred_kind or action.kind, due_at=until, team_id=action.team_id,
                               subject_user_id=user_id, payload={**payload, ONLY_USER: user_id})
     return awake
 

@@ -27,10 +27,12 @@ from bot.flows.groups.channel import (
     ACTION_VOLUNTEER,
     CHANNEL_NAME_ATTEMPTS,
     CHANNEL_NAME_MAX,
+    READY_KIND,
     SETUP_KIND,
     channel_base_name,
     channel_names,
     create_channel,
+    deliver_ready,
     deliver_setup,
     group_candidates,
     intro_message,
@@ -42,6 +44,7 @@ from bot.flows.groups.cycle import (
     ACTION_STAY,
     ACTION_SWITCH,
     CYCLE_DECIDE_KIND,
+    CYCLE_QUESTION_KIND,
     DECISION_WINDOW,
     CycleDecision,
     choose_next_cycle,
@@ -49,6 +52,7 @@ from bot.flows.groups.cycle import (
     decision_deadline,
     deliver_cycle_decide,
     deliver_cycle_end,
+    deliver_cycle_question,
     members_in_compass,
     next_cycle_buttons,
 )
@@ -133,6 +137,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
 
 DELIVERIES = {
     SETUP_KIND: deliver_setup,
+    READY_KIND: deliver_ready,
+    CYCLE_QUESTION_KIND: deliver_cycle_question,
     gs.CYCLE_END_KIND: deliver_cycle_end,
     CYCLE_DECIDE_KIND: deliver_cycle_decide,
     CALENDAR_KIND: deliver_calendar,

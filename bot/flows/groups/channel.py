@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 from sqlmodel import Session
 
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, ensure_ok
+from bot.runtime.quiet import ONLY_USER, awake_recipients
 from bot.flows.commands import action_value, who
 from bot.flows.click_targets import is_own_post
 from bot.flows.directory_changes import account_kind, remove_person, weed_out
@@ -36,6 +37,7 @@ from storage.models import Group, ScheduledAction
 log = logging.getLogger(__name__)
 
 SETUP_KIND = "group_setup"
+READY_KIND = "group_ready"  # "your group is ready", for someone who was in their quiet hours at setup
 ACTION_VOLUNTEER = "group_volunteer_lead"
 ACTION_PICK_SLOT = "group_pick_slot"
 CHANNEL_NAME_MAX = 80
@@ -169,7 +171,20 @@ def deliver_setup(services: Services, client: WebClient, action: ScheduledAction
     with session_scope(services.engine) as session:
         store.advance_status(session, group_id=group.id, from_status="forming", to_status="scheduling")
         recipients = store.reachable_member_ids(session, group=group)
+    # Whoever is in their quiet hours hears it afterwards, alone (deliver_ready); the channel is not set up twice.
+    recipients = awake_recipients(services, action, payload, recipients, deferred_kind=READY_KIND)
     ready = render("group_ready.j2", channel_id=channel_id)
+    fan_out(client, action, recipients, lambda user_id: (fallback_text(ready), section_blocks(ready)))
+
+
+def deliver_ready(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    """Clock delivery: "your group is ready" for one member, held back through their quiet hours."""
+    with Session(services.engine) as session:
+        group = store.get_group(session, group_id=int(payload.get("group_id", 0)))
+    if group is None or group.status not in store.ACTIVE_GROUP_STATUSES or not group.channel_id:
+        raise DropDelivery("the group no longer exists")
+    ready = render("group_ready.j2", channel_id=group.channel_id)
+    recipients = awake_recipients(services, action, payload, [str(payload.get(ONLY_USER, ""))])
     fan_out(client, action, recipients, lambda user_id: (fallback_text(ready), section_blocks(ready)))
 
 

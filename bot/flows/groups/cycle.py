@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from bot.domain import group_series as gs
 from bot.runtime.delivery import DropDelivery
+from bot.runtime.quiet import ONLY_USER, awake_recipients
 from bot.flows.commands import action_value, who
 from bot.flows.groups.calendar_upload import queue_calendar
 from bot.flows.click_targets import is_own_post
@@ -29,6 +30,7 @@ from storage.members import get_member
 from storage.models import Group, ScheduledAction
 
 CYCLE_DECIDE_KIND = "group_cycle_decide"
+CYCLE_QUESTION_KIND = "group_cycle_question"  # the question, for someone who was in their quiet hours
 ACTION_STAY = "group_next_cycle_stay"
 ACTION_SWITCH = "group_next_cycle_switch"
 DECISION_WINDOW = timedelta(days=7)
@@ -61,13 +63,28 @@ def deliver_cycle_end(services: Services, client: WebClient, action: ScheduledAc
                           team_id=group.team_id, payload={"group_id": group.id, "cycle": group.cycle})
     post_with_key(client, channel=group.channel_id, key=action.key, text=render("group_cycle.j2", kind="thanks", total=total),
                   look_first=action.attempts > 1)
-    deadline_text = session_time(deadline, group.timezone)
+    # Whoever is in their quiet hours gets the question afterwards, alone (deliver_cycle_question).
+    recipients = awake_recipients(services, action, payload, recipients, deferred_kind=CYCLE_QUESTION_KIND)
+    question = cycle_question(group, deadline)
+    fan_out(client, action, recipients, lambda user_id: question)
 
-    def question(user_id: str) -> tuple[str, list]:
-        text = render("group_cycle.j2", kind="question", group_name=group.name, deadline=deadline_text)
-        return fallback_text(text), section_blocks(text) + [next_cycle_buttons(group)]
 
-    fan_out(client, action, recipients, question)
+def cycle_question(group: Group, deadline: datetime) -> tuple[str, list]:
+    text = render("group_cycle.j2", kind="question", group_name=group.name, deadline=session_time(deadline, group.timezone))
+    return fallback_text(text), section_blocks(text) + [next_cycle_buttons(group)]
+
+
+def deliver_cycle_question(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
+    """Clock delivery: the stay-or-switch question for one member, held back through their quiet hours."""
+    with Session(services.engine) as session:
+        group = store.get_group(session, group_id=int(payload.get("group_id", 0)))
+        decide = schedule.get(session, key=gs.cycle_key(int(payload.get("group_id", 0)), int(payload.get("cycle", 0)), "decide"))
+    if group is None or group.status != "active" or group.cycle != payload.get("cycle"):
+        raise DropDelivery("the group or its cycle has changed")
+    if decide is None or decide.status != schedule.PENDING:
+        raise DropDelivery("the choice for the next cycle has already closed")
+    question = cycle_question(group, decide.due_at)
+    fan_out(client, action, awake_recipients(services, action, payload, [str(payload.get(ONLY_USER, ""))]), lambda user_id: question)
 
 
 def choose_next_cycle(services: Services, client: WebClient, body: dict, choice: str, reply: Callable[..., None]) -> None:
