@@ -6,6 +6,7 @@ Signed Slack requests in; Slack Web API calls (the stand-in) and database rows o
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -110,6 +111,17 @@ def intro(standin, group: Group) -> dict:  # noqa: ANN001
     return next(m for m in standin.messages(group.channel_id) if key_of(m) == f"group:{group.id}:setup")
 
 
+def opened_view(standin) -> dict:  # noqa: ANN001
+    """The modal the bot last opened, with the ID Slack gave it (a submission carries it)."""
+    opened = eventually(lambda: standin.calls_to("views.open"))[-1]
+    return {**opened.args["view"], "id": opened.response["view"]["id"]}
+
+
+def shown_view(standin, view_id: str, containing: str) -> dict:  # noqa: ANN001
+    """The modal as the bot left it with views.update, once it contains ``containing``."""
+    return eventually(lambda: (v := standin.views.get(view_id)) and containing in json.dumps(v) and v)
+
+
 def settings_values(*, cohort: str = "", mode: str = "mixed", size_min: str = "6", size_max: str = "8") -> dict:
     def selected(value: str) -> dict:
         return {"value": value, "text": {"type": "plain_text", "text": value}}
@@ -132,21 +144,24 @@ def test_an_admin_previews_approves_and_creates_groups_from_app_home(slack, stan
         home = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
         assert "14 people waiting for a group" in home and "groups_form_open" in home
         slack.action(ADMIN_ID, "groups_form_open", "form")
-        view = eventually(lambda: standin.calls_to("views.open"))[-1].args["view"]
+        view = opened_view(standin)
         assert view["callback_id"] == "groups_form_settings"
 
         # A size range that cannot work is caught in the form itself.
         bad = slack.view_submission(ADMIN_ID, view, settings_values(size_min="9", size_max="7")).json()
         assert bad["response_action"] == "errors" and "size_max" in bad["errors"]
 
-        preview = slack.view_submission(ADMIN_ID, view, settings_values(cohort="Spring 2026")).json()
-        assert preview["response_action"] == "update"
-        shown = json.dumps(preview["view"])
+        # Acknowledged at once with a "working" view (Bolt's 3 seconds), then the preview replaces it.
+        working = slack.view_submission(ADMIN_ID, view, settings_values(cohort="Spring 2026")).json()
+        assert working["response_action"] == "update" and "Working out the groups" in json.dumps(working["view"])
+        preview = shown_view(standin, view["id"], "people in")
+        shown = json.dumps(preview)
         assert "14 people in 2 groups" in shown and "Spring 2026 group 1" in shown and "<@UA001>" in shown
         assert groups_in(engine) == []  # a preview creates nothing
 
-        done = slack.view_submission(ADMIN_ID, preview["view"], {}).json()
-        assert "2 groups created" in json.dumps(done["view"])
+        creating = slack.view_submission(ADMIN_ID, preview, {}).json()
+        assert "Creating the groups" in json.dumps(creating["view"])
+        assert "2 groups created" in json.dumps(shown_view(standin, view["id"], "groups created"))
     created = groups_in(engine)
     assert [g.name for g in created] == ["Spring 2026 group 1", "Spring 2026 group 2"]
     placed = [uid for g in created for uid in members_of(engine, g.id)]
@@ -155,19 +170,44 @@ def test_an_admin_previews_approves_and_creates_groups_from_app_home(slack, stan
     assert sum(1 for g in created if g.lead_user_id == "UA001") == 1
 
     # Approving the same preview again changes nothing: those people are no longer waiting.
-    again = slack.view_submission(ADMIN_ID, preview["view"], {}).json()
-    assert "Nobody is waiting" in json.dumps(again["view"]) and len(groups_in(engine)) == 2
+    slack.view_submission(ADMIN_ID, preview, {})
+    assert "Nobody is waiting" in json.dumps(shown_view(standin, view["id"], "Nobody")) and len(groups_in(engine)) == 2
+
+
+def test_the_formation_modal_acknowledges_before_it_plans(slack, standin, services, engine, monkeypatch):
+    """Bolt must ack a view submission within 3 seconds; planning a large waiting list can take longer, so
+    the modal answers at once ("working…") and the preview follows with views.update."""
+    import bot.flows.groups.formation_modal as formation_modal
+
+    seed_members(engine, standin, ids("G", 8))
+    planning, release = threading.Event(), threading.Event()
+    real_plan = formation_modal.plan_formation
+
+    def slow_plan(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        planning.set()
+        release.wait(timeout=5)  # a planner still busy when Slack wants its answer
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(formation_modal, "plan_formation", slow_plan)
+    slack.action(ADMIN_ID, "groups_form_open", "form")
+    view = opened_view(standin)
+    answer = slack.view_submission(ADMIN_ID, view, settings_values()).json()
+    answered_while_planning = planning.is_set() and not release.is_set()
+    release.set()
+    assert answered_while_planning and "Working out the groups" in json.dumps(answer["view"])
+    assert "8 people in 1 group" in json.dumps(shown_view(standin, view["id"], "people in"))
 
 
 def test_an_approval_after_the_waiting_list_changed_shows_a_fresh_preview(slack, standin, services, engine):
     seed_members(engine, standin, ids("B", 12))
     slack.action(ADMIN_ID, "groups_form_open", "form")
-    view = eventually(lambda: standin.calls_to("views.open"))[-1].args["view"]
-    preview = slack.view_submission(ADMIN_ID, view, settings_values()).json()["view"]
+    view = opened_view(standin)
+    slack.view_submission(ADMIN_ID, view, settings_values())
+    preview = shown_view(standin, view["id"], "people in")
     seed_members(engine, standin, ["UB999"])
-    fresh = slack.view_submission(ADMIN_ID, preview, {}).json()
-    assert fresh["response_action"] == "update"
-    assert "changed since your preview" in json.dumps(fresh["view"]) and "13 people" in json.dumps(fresh["view"])
+    assert slack.view_submission(ADMIN_ID, preview, {}).json()["response_action"] == "update"
+    fresh = json.dumps(shown_view(standin, view["id"], "changed since your preview"))
+    assert "13 people" in fresh
     assert groups_in(engine) == []
 
 

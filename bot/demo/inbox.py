@@ -67,3 +67,7 @@ class Inbox:
             if call.args.get("trigger_id") == trigger_id:
                 return (call.args["view"], call.response["view"]["id"]) if call.ok else None
         return None
+
+    def current_view(self, view_id: str) -> dict:
+        """A modal as it is now (the bot may have replaced it with ``views.update`` after acknowledging)."""
+        return self.standin.views.get(view_id) or {}

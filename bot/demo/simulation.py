@@ -207,10 +207,15 @@ class Simulation:
         if opened is None:
             raise RuntimeError("the admin's Form groups button opened no modal")
         settings, view_id = opened
-        preview = self.driver.submit(admin, settings, fill(settings, {}), view_id=view_id).answer.get("view") or {}
+        # The bot acknowledges with a "working" view and shows the preview (then the outcome) with views.update.
+        self.driver.submit(admin, settings, fill(settings, {}), view_id=view_id)
+        self.bot.tracker.wait_idle()
+        preview = self._inbox.current_view(view_id)
         if not preview.get("submit"):
             return Done(plan, "App Home → Form groups → Preview: nobody to place in a group yet")
-        done = self.driver.submit(admin, preview, {}, view_id=view_id).answer.get("view") or {}
+        self.driver.submit(admin, preview, {}, view_id=view_id)
+        self.bot.tracker.wait_idle()
+        done = self._inbox.current_view(view_id)
         outcome = " ".join(b.get("text", {}).get("text", "") for b in done.get("blocks") or [] if b.get("type") == "section")
         return Done(plan, "App Home → Form groups (mixed specialties, 6–8 a group) → Preview → Create groups: "
                     + self.transcript.plain(outcome))

@@ -127,12 +127,12 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
     app.action(ACTION_FORM_OPEN)(guarded(open_form, "form groups"))
 
     @app.view(VIEW_FORM_SETTINGS)
-    def on_settings(ack, body, view):  # noqa: ANN001
-        submit_settings(services, ack, body, view)
+    def on_settings(ack, body, view, client):  # noqa: ANN001
+        submit_settings(services, client, ack, body, view)
 
     @app.view(VIEW_FORM_APPROVE)
-    def on_approve(ack, body, view):  # noqa: ANN001
-        submit_approval(services, ack, body, view)
+    def on_approve(ack, body, view, client):  # noqa: ANN001
+        submit_approval(services, client, ack, body, view)
 
 
 DELIVERIES = {

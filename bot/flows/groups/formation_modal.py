@@ -122,7 +122,9 @@ def open_form(services: Services, client: WebClient, body: dict, reply: Callable
         reply(outcome.friendly)
 
 
-def submit_settings(services: Services, ack, body: dict, view: dict) -> None:  # noqa: ANN001
+def submit_settings(services: Services, client: WebClient, ack, body: dict, view: dict) -> None:  # noqa: ANN001
+    """Check the settings, acknowledge at once with a "computing" view (Bolt must ack within 3 seconds,
+    and a large waiting list takes longer to plan), then show the preview with ``views.update``."""
     team_id, user_id = who(body)
     if not services.is_admin(team_id, user_id):
         ack(response_action="update", view=message_view(render("errors.j2", kind="admin_only", admins="")))
@@ -131,18 +133,20 @@ def submit_settings(services: Services, ack, body: dict, view: dict) -> None:  #
     if errors:
         ack(response_action="errors", errors=errors)
         return
+    ack(response_action="update", view=message_view(render("group_form.j2", kind="computing")))
     try:
         with Session(services.engine) as session:
             plan = plan_formation(session, team_id=team_id, settings=settings, cohort=cohort or default_cohort(utcnow()),
                                   default_tz=services.settings.compass_timezone)
     except SQLAlchemyError:
         log.exception("group formation preview: database error")
-        ack(response_action="update", view=message_view(render("errors.j2", kind="database")))
+        show(client, view, message_view(render("errors.j2", kind="database")))
         return
-    ack(response_action="update", view=preview_view(plan))
+    show(client, view, preview_view(plan))
 
 
-def submit_approval(services: Services, ack, body: dict, view: dict) -> None:  # noqa: ANN001
+def submit_approval(services: Services, client: WebClient, ack, body: dict, view: dict) -> None:  # noqa: ANN001
+    """Acknowledge at once with a "creating" view, form the groups, then show the outcome with ``views.update``."""
     team_id, user_id = who(body)
     if not services.is_admin(team_id, user_id):
         ack(response_action="update", view=message_view(render("errors.j2", kind="admin_only", admins="")))
@@ -156,15 +160,24 @@ def submit_approval(services: Services, ack, body: dict, view: dict) -> None:  #
         log.warning("group formation approval with malformed metadata from %s", user_id)
         ack(response_action="update", view=message_view(render("group_form.j2", kind="error")))
         return
+    ack(response_action="update", view=message_view(render("group_form.j2", kind="creating")))
     try:
         with session_scope(services.engine) as session:
             plan, created = form_and_apply(session, services, team_id=team_id, settings=settings, cohort=cohort,
                                            actor_id=user_id, expected_fingerprint=fingerprint)
     except SQLAlchemyError:
         log.exception("group formation: database error; nothing was created")
-        ack(response_action="update", view=message_view(render("group_form.j2", kind="error")))
+        show(client, view, message_view(render("group_form.j2", kind="error")))
         return
     if created is None:
-        ack(response_action="update", view=preview_view(plan, changed=True))
+        show(client, view, preview_view(plan, changed=True))
         return
-    ack(response_action="update", view=message_view(render("group_form.j2", kind="done", count=len(created))))
+    show(client, view, message_view(render("group_form.j2", kind="done", count=len(created))))
+
+
+def show(client: WebClient, submitted: dict, view: dict) -> None:
+    """Replace the modal the admin submitted (now showing "computing…") with ``view``."""
+    view_id = str(submitted.get("id") or "")
+    outcome = call(client, "views.update", view_id=view_id, view=view)
+    if not outcome.ok:
+        log.warning("group formation: could not show the result in the modal: %s", outcome.error)
