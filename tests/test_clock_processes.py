@@ -36,7 +36,7 @@ MEMBERS = 3
 TZ = "America/Chicago"
 # Which of a session's actions each group has due now (the others are dropped as out of date, or not due yet).
 OFFSETS = {
-    "post": timedelta(seconds=-30),  # the session just started: the guide and the lead's note
+    "post": timedelta(seconds=-30),  # the session just started: the guide (the lead's note is a day late)
     "remind1h": timedelta(minutes=50),  # the hour-before reminder is 10 minutes late
     "remind24h": timedelta(hours=23),  # the day-before reminder is an hour late
     "attendance": timedelta(hours=-2, minutes=-5),  # the attendance check is 5 minutes late
@@ -104,8 +104,9 @@ def test_two_clock_processes_deliver_every_action_of_200_groups_exactly_once(eng
     made = seed_groups(engine, standin, now)
     with Session(engine) as session:
         due = list(session.exec(select(ScheduledAction).where(ScheduledAction.due_at <= now)))
-    # Per kind of group: all five actions of a session two hours ago, four of one that just started, two, one.
-    assert len(due) == GROUPS // 4 * (5 + 4 + 2 + 1)
+    # Per kind of group: all five actions of a session two hours ago, four of one that just started, three, two
+    # (the lead's note is due with the day-before reminder).
+    assert len(due) == GROUPS // 4 * (5 + 4 + 3 + 2)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COMPASS_", "DATABASE_URL"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=standin.url,
@@ -148,10 +149,12 @@ def test_two_clock_processes_deliver_every_action_of_200_groups_exactly_once(eng
     for key in done:
         what = key.rsplit(":", 1)[1]
         people = made[int(key.split(":")[1])][1]
-        targets = {"post": ["channel"], "leadnote": [people[0]]}.get(what, people)
+        # The lead's day-before message is the note, not the members' reminder.
+        targets = {"post": ["channel"], "leadnote": [people[0]], "remind24h": people[1:]}.get(what, people)
         for target in targets:
             expected[(key, target)] += 1
     assert posted == expected
     kinds = Counter(key.rsplit(":", 1)[1] for key in done)
-    assert kinds == {"post": 50, "leadnote": 50, "remind1h": 50, "remind24h": 50, "attendance": 50}
+    # The lead's note is useful until the session ends: delivered (late) in three of the four kinds of group.
+    assert kinds == {"post": 50, "leadnote": 150, "remind1h": 50, "remind24h": 50, "attendance": 50}
     print(f"\n{len(done)} actions ({sum(expected.values())} posts) delivered by two clock processes in {elapsed:.1f}s: {dict(by_worker)}")

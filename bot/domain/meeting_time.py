@@ -1,9 +1,11 @@
 """The meeting times a new group votes on: drawn from its members' stated availability.
 
-A time is offered only if it lies in the stated availability of every member who gave one
-(members who gave none do not count either way), and never at night (a session starts at 07:00
-or later and ends by 21:00) or on a weekend morning (Saturday or Sunday before 12:00) unless
-every member of the group stated availability, so that all of them said that time suits them.
+Every time offered lies in some member's stated availability, the times that suit the most members
+first (those that suit everyone who gave availability, when there are any), on different weekdays
+where possible. A time at night (starting before 07:00 or ending after 21:00) or on a weekend
+morning (Saturday or Sunday before 12:00) is offered only if it lies in every member's stated
+availability and every member stated some: nobody is asked to vote on a Saturday 07:00 that only
+some of them said suits them.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def vote_slots(members: Sequence[Person], tz: str, limit: int = VOTE_SLOTS, *, w
     """Up to ``limit`` weekly slots (in ``tz``) for the group to vote on, best first; [] when none qualifies."""
     everyone_stated = bool(members) and all(person.availability for person in members)
     ranked = candidate_slots(members, tz, limit=_EVERY_HOUR_OF_THE_WEEK, week_of=week_of)
-    offered = [c for c in ranked if c.everyone and (everyone_stated or not is_unsociable(c.slot))]
+    offered = [c for c in ranked if not is_unsociable(c.slot) or (c.everyone and everyone_stated)]
     # Different weekdays first, so the vote is a real choice; then the next best.
     chosen: list[CandidateSlot] = []
     for candidate in offered:

@@ -108,7 +108,8 @@ def intro_message(group: Group, *, member_count: int, candidates: list, votes: M
         ]))
     chosen = group.status == "active"
     offered = [] if chosen else candidates
-    labels = [render("group_slots.j2", kind="label", slot=str(c.slot), votes=votes.get(slot_key(c.slot), 0)) for c in offered]
+    labels = [render("group_slots.j2", kind="label", slot=str(c.slot), everyone=c.everyone, available=c.available,
+                     responded=c.responded, votes=votes.get(slot_key(c.slot), 0)) for c in offered]
     blocks += section_blocks(render("group_slots.j2", candidates=labels, lead_id=group.lead_user_id, tz=group.timezone,
                                     chosen=slot_text(group) if chosen else "", kind="message"))
     if offered:
