@@ -148,6 +148,24 @@ def test_an_unreachable_database_falls_back_to_a_share_of_the_budget_in_memory(e
     assert taken == 10 and store.fallbacks == 11
 
 
+def test_tokens_spent_in_memory_during_an_outage_are_taken_from_the_shared_budget_after(engine):
+    _postgres_only(engine)
+    back, other = SharedBuckets(engine, fallback_share=0.5), SharedBuckets(engine)  # two processes
+    slow = [bucket("ws:users.list:*", 20, 0.001)]
+    assert back.try_take(slow) == 0.0  # 19 left in the shared row
+    back.engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1})
+    spent = 0
+    while back.try_take(slow) == 0.0:  # the database is gone: half the budget, in memory
+        spent += 1
+    assert spent == 10
+    back.engine = engine  # the database answers again: the 10 sent meanwhile come off the shared row
+    assert back.try_take(slow) == 0.0
+    taken = 0
+    while other.try_take(slow) == 0.0:
+        taken += 1
+    assert taken == 19 - 10 - 1
+
+
 def _no_sleep(_seconds: float) -> None:
     raise AssertionError("this test never waits")
 
