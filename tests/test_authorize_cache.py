@@ -34,15 +34,28 @@ def test_auth_test_once_per_installation_token(standin, database_url, engine, re
                 assert _help_answered(slack, responses)
             assert [call.token for call in standin.calls_to("auth.test")[before:]] == [first_token]
 
-            # A rotated token (or a reinstall) is saved as the installation's newest: authorized anew, once.
+            # Another workspace's installation, clicks alternating between the two: one auth.test each, not one a
+            # switch (the cache is keyed by the installation a request names, not by what auth.test answers).
             store = services.clients.installation_store
+            other = store.find_installation(enterprise_id=None, team_id=TEAM_ID)
+            other.team_id, other.bot_token = "T0OTHERWS", "xoxb-other-workspace"
+            store.save(other)
+            standin.add_workspace_token("xoxb-other-workspace", "T0OTHERWS")
+            for team in ("T0OTHERWS", TEAM_ID, "T0OTHERWS", TEAM_ID):
+                slack.team_id = team
+                assert _help_answered(slack, responses)
+            slack.team_id = TEAM_ID
+            assert [call.token for call in standin.calls_to("auth.test")[before:]] == [first_token, "xoxb-other-workspace"]
+            before = len(standin.calls_to("auth.test"))
+
+            # A rotated token (or a reinstall) is saved as the installation's newest: authorized anew, once.
             installation = store.find_installation(enterprise_id=None, team_id=TEAM_ID)
             installation.bot_token = "xoxb-rotated-token"
             store.save(installation)
             standin.add_workspace_token("xoxb-rotated-token", TEAM_ID)
             for _ in range(3):
                 assert _help_answered(slack, responses)
-            assert [call.token for call in standin.calls_to("auth.test")[before:]] == [first_token, "xoxb-rotated-token"]
+            assert [call.token for call in standin.calls_to("auth.test")[before:]] == ["xoxb-rotated-token"]
 
             # Uninstalled (the installation deleted): nothing is authorized from the cache, and no auth.test.
             store.delete_installation(enterprise_id=None, team_id=TEAM_ID)
@@ -51,6 +64,6 @@ def test_auth_test_once_per_installation_token(standin, database_url, engine, re
             # Bolt answers a command it cannot authorize at its response_url with its "install this app" text.
             answer = eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
             assert "install this app" in answer.lower() and "/compass join" not in answer, answer
-            assert len(standin.calls_to("auth.test")[before:]) == 2
+            assert len(standin.calls_to("auth.test")[before:]) == 1
         finally:
             slack.close()

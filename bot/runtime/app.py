@@ -58,15 +58,19 @@ class CachedInstallationAuthorize(InstallationStoreAuthorize):
 
     def __init__(self, **kwargs) -> None:  # noqa: ANN003 - InstallationStoreAuthorize's own arguments
         super().__init__(cache_enabled=True, **kwargs)
+        self._token_of: dict[tuple, str] = {}  # the request's (enterprise, team, org-wide) -> the token last authorized
 
     def __call__(self, **kwargs) -> AuthorizeResult | None:  # noqa: ANN003
         result = super().__call__(**kwargs)
         if result is not None:
+            # Keyed by what the request says, not by auth.test's answer: that is the installation the store was asked for.
+            context = kwargs["context"]
+            installation = (kwargs.get("enterprise_id"), kwargs.get("team_id"), bool(context.is_enterprise_install))
             current = result.bot_token or result.user_token
-            installation = (result.enterprise_id, result.team_id)
-            for token, cached in list(self.authorize_result_cache.items()):
-                if token != current and (cached.enterprise_id, cached.team_id) == installation:
-                    self.authorize_result_cache.pop(token, None)
+            previous = self._token_of.get(installation)
+            if previous is not None and previous != current:
+                self.authorize_result_cache.pop(previous, None)
+            self._token_of[installation] = current
         return result
 
 
