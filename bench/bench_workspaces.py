@@ -77,6 +77,7 @@ CLIENT_ID, CLIENT_SECRET = "1111.2222", "bench-client-secret"
 
 CLOCK = """
 import json, os, sys, time
+from datetime import timedelta
 config = json.loads(sys.argv[1])
 from bot.runtime.clock import Clock
 from bot.runtime.settings import load_settings
@@ -128,7 +129,9 @@ settings = load_settings()
 services = Services.from_settings(settings)
 configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_per_minute, scale=config["scale"],
                                        store=SharedBuckets(services.engine), sleep=timed_sleep))
-clock = Clock(services, worker_id=config["id"], batch=config["batch"])
+# Budgets x scale stretch the wave's time by 1/scale; so the lease (5 minutes), or rows claimed ahead and waiting
+# for their workspace's budget would outlive it where at Slack's pace they start within seconds.
+clock = Clock(services, worker_id=config["id"], batch=config["batch"], lease=timedelta(minutes=5) / min(1.0, config["scale"]))
 open(config["ready"], "w").close()
 while not os.path.exists(config["go"]):
     time.sleep(0.005)
