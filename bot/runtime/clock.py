@@ -142,8 +142,6 @@ class Clock:
         self.lease = lease
         self.max_attempts = max_attempts
         self.workers = workers or services.settings.compass_clock_workers
-        # Lanes of one workspace in flight while others have rows due: its deliveries mostly wait on its own
-        # Slack budget, and two keep that budget busy while one waits for Slack's answer.
         self.threads = self.workers  # this tick's
         self.handlers = delivery_handlers()
         self.on_failure = failure_hooks()
@@ -168,6 +166,8 @@ class Clock:
 
     @property
     def fair_share(self) -> int:
+        """Lanes of one workspace in flight while others have rows due: its deliveries mostly wait on its own
+        Slack budget, and two keep that budget busy while one waits for Slack's answer."""
         return min(FAIR_SHARE, self.threads)
 
     def _deliver_due(self, pool: ThreadPoolExecutor, report: TickReport) -> None:
