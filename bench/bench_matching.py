@@ -47,7 +47,8 @@ from random_pairer import random_pairs
 
 WEEK = date(2025, 3, 3)
 CURRENT_ROUND = 5
-TARGET_SECONDS = 2.0
+TARGET_SECONDS = 2.0  # 10,000 people
+TARGET_SECONDS_50K = 5.0  # above 10,000 people, up to 50,000 with 10,000 past pairs
 
 SPECIALTIES = {
     "Internal Medicine": 25, "Pediatrics": 10, "General Surgery": 8, "Emergency Medicine": 8,
@@ -305,9 +306,10 @@ def audit(pairs, people, history, rules) -> tuple[int, Counter, int]:
 def best_time(run, repeats: int):
     best, result = float("inf"), None
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = run()
-        best = min(best, time.perf_counter() - started)
+        if time.perf_counter() - started < best:
+            best, best_time.cpu = time.perf_counter() - started, time.process_time() - cpu
     return best, result
 
 
@@ -327,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_time, result = best_time(
         lambda: match(people, history=history, current_round=CURRENT_ROUND, rules=rules, week_of=WEEK), args.runs
     )
+    ours_cpu = best_time.cpu  # on a shared machine the wall time counts the waits for a core
     ours = [(p.mentee, p.mentor) for p in result.pairs]
     base_time, baseline = best_time(lambda: random_pairs(people, seed=args.seed), args.runs)
 
@@ -346,10 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(allowed):,} allowed pairs (listed independently)"
     )
     print()
-    verdict = "met" if ours_time < TARGET_SECONDS else "MISSED"
+    target = TARGET_SECONDS if len(people) <= 10_000 else TARGET_SECONDS_50K
+    verdict = "met" if ours_time < target else "MISSED"
     print(
-        f"optimal round, bot.domain.matching.match, best of {args.runs}: {ours_time:.3f} s  "
-        f"(target < {TARGET_SECONDS:g} s: {verdict})"
+        f"optimal round, bot.domain.matching.match, best of {args.runs}: {ours_time:.3f} s ({ours_cpu:.3f} s CPU)  "
+        f"(target < {target:g} s: {verdict})"
     )
     optimal_count = stats["matched"] == most
     print(f"  matched {stats['matched']:,}, independent max-flow {most:,}: {'equal' if optimal_count else 'DIFFERENT'}")

@@ -77,6 +77,7 @@ CLIENT_ID, CLIENT_SECRET = "1111.2222", "bench-client-secret"
 
 CLOCK = """
 import json, os, sys, time
+from datetime import timedelta
 config = json.loads(sys.argv[1])
 from bot.runtime.clock import Clock
 from bot.runtime.settings import load_settings
@@ -87,11 +88,50 @@ from storage.rate_budgets import SharedBuckets
 from storage.db import utcnow
 from sqlalchemy import text
 
+import threading
+import storage.rate_budgets as rate_budgets
+from storage import schedule
+
+# Where the clock's time goes: taking tokens (row locks and round trips), sleeping for a refill, claiming rows.
+stats = {"takes": 0, "take_s": 0.0, "refused": 0, "sleeps": 0, "sleep_s": 0.0, "claims": 0, "claimed": 0, "claim_s": 0.0,
+         "empty_claims": 0}
+lock = threading.Lock()
+take_shared, claim_due = rate_budgets.SharedBuckets._take_shared, schedule.claim_due
+
+def timed_take(self, buckets):
+    started = time.perf_counter()
+    wait = take_shared(self, buckets)
+    with lock:
+        stats["takes"] += 1
+        stats["take_s"] += time.perf_counter() - started
+        stats["refused"] += wait > 0
+    return wait
+
+def timed_sleep(seconds):
+    with lock:
+        stats["sleeps"] += 1
+        stats["sleep_s"] += seconds
+    time.sleep(seconds)
+
+def timed_claim(*args, **kwargs):
+    started = time.perf_counter()
+    rows = claim_due(*args, **kwargs)
+    with lock:
+        stats["claims"] += 1
+        stats["claimed"] += len(rows)
+        stats["empty_claims"] += not rows
+        stats["claim_s"] += time.perf_counter() - started
+    return rows
+
+rate_budgets.SharedBuckets._take_shared = timed_take
+schedule.claim_due = timed_claim
 settings = load_settings()
 services = Services.from_settings(settings)
 configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_per_minute, scale=config["scale"],
-                                       store=SharedBuckets(services.engine)))
-clock = Clock(services, worker_id=config["id"], batch=config["batch"])
+                                       store=SharedBuckets(services.engine), sleep=timed_sleep))
+# Budgets x scale stretch the wave's time by 1/scale; so the lease (5 minutes), or rows claimed ahead and waiting
+# for their workspace's budget would outlive it where at Slack's pace they start within seconds.
+clock = Clock(services, worker_id=config["id"], batch=config["batch"], lease=timedelta(minutes=5) / min(1.0, config["scale"]))
 open(config["ready"], "w").close()
 while not os.path.exists(config["go"]):
     time.sleep(0.005)
@@ -107,7 +147,7 @@ while True:
     if not left:
         break
     time.sleep(0.1)
-print(json.dumps({"id": config["id"], "delivered": delivered}), flush=True)
+print(json.dumps({"id": config["id"], "delivered": delivered, **stats}), flush=True)
 """
 
 
@@ -152,7 +192,8 @@ def seed(engine, standin: SlackStandIn, workspaces: int, members: int) -> int:  
                 for user_id in people:
                     standin.add_user(user_id, tz=TZ)
                     session.add(Member(team_id=team, slack_user_id=user_id, status="active", consented_at=now, created_at=now,
-                                       updated_at=now, timezone=TZ, stage="attending"))
+                                       updated_at=now, timezone=TZ, stage="attending",
+                                       quiet_start="00:00", quiet_end="00:00"))  # no quiet hours: the bench runs at any hour
                 channel = standin.add_channel(f"compass-{w:03d}-{g:04d}", is_private=True, members=["UBOT", *people])
                 group = store.create_group(session, team_id=team, name=f"Bench {w}-{g}", cohort="bench", mode="mixed",
                                            audience="all", timezone=TZ, lead_user_id=people[0], member_ids=people, now=now)
@@ -187,6 +228,15 @@ def busiest_bound(calls, tokens: dict[str, str], scale: float) -> tuple[float, s
         if needed > best:
             best, binding = needed, f"{key[0]} {key[1]} {'workspace' if key[2] == '*' else 'channel'}: {count} calls"
     return best, binding
+
+
+def workspace_lags(posts, tokens: dict[str, str], scale: float, go_at: float) -> list[float]:  # noqa: ANN001
+    """Each workspace's last post after the start, less its own post budget's bound: time its budget sat unused."""
+    by_team: dict[str, list[float]] = {}
+    for call in posts:
+        by_team.setdefault(tokens.get(call.token or "", "?"), []).append(call.at)
+    _, (_, capacity, per_second) = budgets_for(POST_MESSAGE, posts_per_minute=POSTS_PER_MINUTE, scale=scale)
+    return sorted(max(times) - go_at - max(0.0, len(times) - capacity) / per_second for times in by_team.values())
 
 
 class Clicks:
@@ -288,15 +338,21 @@ def exactly_once(engine, standin: SlackStandIn) -> tuple[bool, str]:  # noqa: AN
             key = (metadata.get("event_payload") or {}).get("key", "")
             posts[(key, call.args.get("channel"))] += 1
     keys = {key for key, _ in posts}
+    # After a session with a check-in, the pulse check-in asks "Were you there?" itself: that attendance action posts nothing.
+    silent = {row.key for row in rows if row.kind == gs.ATTENDANCE_KIND and int(row.key.split(":")[3]) % gs.PULSE_EVERY == 0}
     done = {row.key for row in rows if row.status == "done"}
     twice = sum(1 for count in posts.values() if count > 1)
-    missing = len(done - keys)
-    ok = statuses.keys() <= {"done"} and twice == 0 and missing == 0 and all(row.attempts == 1 for row in rows)
-    return ok, f"rows {dict(statuses)}, {sum(posts.values())} posts, {twice} sent twice, {missing} actions without a post"
+    missing = len(done - silent - keys)
+    stray = len(keys & silent)
+    ok = statuses.keys() <= {"done"} and twice == 0 and missing == 0 and stray == 0 and all(row.attempts == 1 for row in rows)
+    return ok, (f"rows {dict(statuses)}, {sum(posts.values())} posts, {twice} sent twice, {missing} actions without a post, "
+                f"{len(silent)} attendance checks asked by the check-in instead, {stray} of them posted")
 
 
-def workers_for(args: argparse.Namespace, clocks: int) -> int:
-    return args.workers or max(8, min(24, -(-12 * args.workspaces // (10 * clocks))))
+def workers_for(args: argparse.Namespace, clocks: int) -> int:  # noqa: ARG001 - the same whatever the clock count
+    # The clock's own minimum (COMPASS_CLOCK_WORKERS); each tick takes 1.2 threads per workspace with rows due
+    # (bot.runtime.clock.Clock.threads_for), in every clock: the shared budget, not the threads, divides the work.
+    return args.workers or 8
 
 
 def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
@@ -322,6 +378,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             config = {"id": f"clock-{n}", "scale": args.scale, "batch": 10, "go": str(go),
                       "ready": str(workdir / f"ready-{clocks}-{n}")}
             procs.append(subprocess.Popen([sys.executable, "-c", CLOCK, json.dumps(config)], env=env, cwd=ROOT,
+                                          preexec_fn=(lambda: os.nice(args.clock_nice)) if args.clock_nice else None,
                                           stdout=subprocess.PIPE, stderr=open(workdir / f"clock-{clocks}-{n}.log", "w"), text=True))
         deadline = time.monotonic() + 120
         while not all((workdir / f"ready-{clocks}-{n}").exists() for n in range(clocks)):
@@ -342,12 +399,15 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         go_at = time.time()
         go.touch()
         clicks.start()
-        delivered = 0
+        delivered, stats = 0, Counter()
         for proc in procs:
             out, _ = proc.communicate(timeout=3600)
             if proc.returncode != 0:
                 raise SystemExit(f"a clock failed; see {workdir}")
-            delivered += json.loads(out.strip().splitlines()[-1])["delivered"]
+            report = json.loads(out.strip().splitlines()[-1])
+            delivered += report.pop("delivered")
+            report.pop("id")
+            stats.update(report)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         clicks.stop()
         web.terminate()
@@ -359,6 +419,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         wall = max(c.at for c in posts) - go_at
         tokens = {token_of(w): team_of(w) for w in range(args.workspaces)}
         bound, binding = busiest_bound([c for c in calls if c.status != 429], tokens, args.scale)
+        lags = workspace_lags(posts, tokens, args.scale, go_at)
         once, detail = exactly_once(engine, standin)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     engine.dispose()
@@ -366,7 +427,8 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             "calls": len(calls), "limited": limited, "once": once, "detail": detail, "posts": len(posts),
             "cpu": cpu, "ack_p99": percentile(clicks.acked, 0.99) if clicks.acked else float("nan"),
             "answer_p99": percentile(clicks.answered, 0.99) if clicks.answered else float("nan"),
-            "clicks": len(clicks.sent), "answered": len(clicks.answered), "click_failures": clicks.failed}
+            "clicks": len(clicks.sent), "answered": len(clicks.answered), "click_failures": clicks.failed,
+            "stats": dict(stats), "lags": lags}
 
 
 def main() -> int:
@@ -377,22 +439,26 @@ def main() -> int:
     parser.add_argument("--clocks", default="1,2,4")
     parser.add_argument("--scale", type=float, default=4.0, help="every budget times this, on both sides")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds the stand-in takes to answer")
-    # A delivery thread waits while its workspace's budget is empty, so the clocks together need about one
-    # thread per workspace with a wave to keep every budget busy (24 at most: the engine's pool is 25).
-    parser.add_argument("--workers", type=int, help="delivery threads per clock (default: 1.2 per workspace over the clocks, 8 to 24)")
+    parser.add_argument("--workers", type=int, help="each clock's minimum of delivery threads (default 8; a tick takes "
+                                                     "1.2 a workspace with rows due, at most 40)")
     # Bolt authorizes every request of an OAuth app with an auth.test call (it keeps no cache), outside the
     # bot's limiter: keep clicks under the workspaces' auth.test budget (Tier 4: 100 a minute, times --scale).
     parser.add_argument("--click-rate", type=float, default=2.0, help="button clicks a second during the wave, over all workspaces")
+    # Web and clock processes share this machine's cores here, where a deployment gives the web its own:
+    # a lower CPU priority for the clocks (which mostly wait on budgets) shows the clicks' latency without that.
+    parser.add_argument("--clock-nice", type=int, default=0, help="run the clock processes this much nicer than the web")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("several clocks share a PostgreSQL database; give --database-url postgresql://...")
     failed = False
     cores = os.cpu_count() or 1
     print(f"{args.workspaces} workspaces x {args.members} members, budgets x{args.scale:g}, stand-in latency "
-          f"{1000 * args.latency:.0f} ms, {cores} cores, load average {os.getloadavg()[0]:.1f}")
+          f"{1000 * args.latency:.0f} ms, {cores} cores, load average {os.getloadavg()[0]:.1f}"
+          + (f", clocks at nice +{args.clock_nice}" if args.clock_nice else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for clocks in (int(n) for n in args.clocks.split(",")):
-            print(f"{clocks} clock process(es), {workers_for(args, clocks)} delivery threads each:", flush=True)
+            print(f"{clocks} clock process(es), at least {workers_for(args, clocks)} delivery threads each "
+                  f"({min(40, -(-12 * args.workspaces // 10))} while every workspace has rows due):", flush=True)
             r = run(args, clocks, Path(tmp))
             ratio = r["wall"] / r["bound"] if r["bound"] else float("inf")
             busy = r["cpu"] / (r["wall"] * min(cores, clocks + 1))
@@ -403,6 +469,13 @@ def main() -> int:
             print(f"  exactly once: {'yes' if r['once'] else 'NO'} ({r['delivered']} of {r['due']} actions delivered; {r['detail']})")
             print(f"  clicks during the wave: {r['clicks']} sent, p99 ack {1000 * r['ack_p99']:.0f} ms, p99 answer "
                   f"{1000 * r['answer_p99']:.0f} ms ({r['answered']} answered, {r['click_failures']} failed; target < 300 ms)")
+            st, lags = r["stats"], r["lags"]
+            print(f"  budget idle per workspace (its last post less its own post bound): median {lags[len(lags) // 2]:.1f} s, "
+                  f"max {lags[-1]:.1f} s; clocks: {st.get('takes', 0)} token takes, {1000 * st.get('take_s', 0) / max(st.get('takes', 1), 1):.1f} ms "
+                  f"each (row locks and round trips), {st.get('refused', 0)} refused, {st.get('sleep_s', 0):.0f} thread-s asleep "
+                  f"for a refill; {st.get('claims', 0)} claims ({st.get('empty_claims', 0)} empty), "
+                  f"{st.get('claimed', 0) / max(st.get('claims', 1) - st.get('empty_claims', 0), 1):.1f} rows a claim, "
+                  f"{1000 * st.get('claim_s', 0) / max(st.get('claims', 1), 1):.1f} ms each")
             print(f"  clock CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / max(r['posts'], 1):.2f} ms a post; clocks busy "
                   f"{100 * busy:.0f}% of the cores they could use, load average {os.getloadavg()[0]:.1f}"
                   + ("; the machine's CPU, not Slack, sets the pace" if busy > 0.8 else

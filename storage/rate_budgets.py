@@ -10,7 +10,9 @@ A call that must wait holds no lock while it sleeps.
 
 If the database cannot be reached the process keeps going on buckets in its own memory at
 ``fallback_share`` of the budget (a process-count change should set it to 1 / processes), and
-returns to the shared rows as soon as the database answers again.
+returns to the shared rows as soon as the database answers again. The tokens it spent meanwhile
+are then taken from the shared rows (which refilled through the outage as if nobody had sent), so
+the processes together stay inside Slack's budget across an outage too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from typing import Callable, Sequence
 
 from sqlalchemy import Float, bindparam, cast, func, select, update
@@ -36,6 +39,7 @@ _TABLE = RateBudgetBucket.__table__
 _NOW = cast(func.extract("epoch", func.clock_timestamp()), Float)
 _LOCKED = (select(_TABLE.c.key, _TABLE.c.tokens, _TABLE.c.updated, _NOW.label("now"))
            .where(_TABLE.c.key.in_(bindparam("keys", expanding=True))).order_by(_TABLE.c.key).with_for_update())
+_SETTLE = update(_TABLE).where(_TABLE.c.key == bindparam("k")).values(tokens=_TABLE.c.tokens - bindparam("owed"))
 _SPEND = update(_TABLE).where(_TABLE.c.key == bindparam("k")).values(tokens=bindparam("t"), updated=bindparam("u"))
 
 
@@ -61,6 +65,7 @@ class SharedBuckets:
         self._local: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
         self._known: set[str] = set()
+        self._owed: Counter[str] = Counter()  # tokens spent in memory, by key, not yet taken from the shared rows
         self.fallbacks = 0  # calls decided in memory because the database did not answer
 
     def try_take(self, buckets: Sequence[Bucket]) -> float:
@@ -78,6 +83,8 @@ class SharedBuckets:
         keys = [bucket[0] for bucket in buckets]
         if not self._known.issuperset(keys):
             self._create(buckets)
+        if self._owed:
+            self._settle()
         with self.engine.begin() as connection:
             rows = {row.key: row for row in connection.execute(_LOCKED, {"keys": keys})}
             if len(rows) == len(keys):
@@ -99,6 +106,18 @@ class SharedBuckets:
             ).on_conflict_do_nothing(index_elements=["key"]))
         self._known.update(bucket[0] for bucket in buckets)
 
+    def _settle(self) -> None:
+        """Take the tokens spent in memory during an outage from the shared rows (in key order, as every take locks)."""
+        with self._lock:
+            owed, self._owed = self._owed, Counter()
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(_SETTLE, [{"k": key, "owed": count} for key, count in sorted(owed.items())])
+        except SQLAlchemyError:
+            with self._lock:
+                self._owed.update(owed)
+            raise
+
     def _take_local(self, buckets: Sequence[Bucket]) -> float:
         share = [(key, max(1.0, capacity * self.fallback_share), rate * self.fallback_share, reserve)
                  for key, capacity, rate, reserve in buckets]
@@ -109,6 +128,7 @@ class SharedBuckets:
             if wait == 0.0:
                 for bucket, (tokens, _) in zip(share, refilled):
                     self._local[bucket[0]] = (tokens - 1, now)
+                    self._owed[bucket[0]] += 1
             return wait
 
     def forget(self) -> None:

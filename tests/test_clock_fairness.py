@@ -38,3 +38,29 @@ def test_a_workspace_waiting_on_its_budget_leaves_threads_for_another(services):
     report = clock.tick()
     assert report.delivered == 13
     assert waited_out == []  # B went out while A's first deliveries waited
+
+
+def test_every_workspace_with_rows_due_gets_a_thread_whatever_the_workers_setting(services):
+    # Ten workspaces, one delivery each, every one waiting (as on its own Slack budget) until all ten are in
+    # flight at once: a clock that keeps to its 2 configured threads leaves eight workspaces without one.
+    workspaces = 10
+    now = utcnow()
+    with session_scope(services.engine) as session:
+        for n in range(workspaces):
+            schedule.schedule(session, key=f"wave:{n}", kind="wave", due_at=now - timedelta(minutes=1), team_id=f"T{n:02d}",
+                              subject_user_id=f"U{n:02d}")
+    all_in_flight = threading.Barrier(workspaces, timeout=PATIENCE)
+    stranded: list[str] = []
+
+    def deliver(_services, _client, row, _payload) -> None:  # noqa: ANN001
+        try:
+            all_in_flight.wait()
+        except threading.BrokenBarrierError:
+            stranded.append(row.key)
+
+    clock = Clock(services, workers=2, batch=4)
+    clock.handlers = {"wave": deliver}
+    report = clock.tick()
+    assert report.delivered == workspaces
+    assert stranded == []
+    assert clock.threads == 12  # 1.2 a workspace with rows due

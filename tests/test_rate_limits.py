@@ -35,7 +35,8 @@ def test_posts_to_many_channels_share_the_workspace_budget():
     slack = limiter(fake, posts_per_minute=300)
     for n in range(400):
         slack.acquire("chat.postMessage", workspace="xoxb-1", channel=f"C{n}")
-    assert fake.now == pytest.approx(100 / 5 / HEADROOM, rel=1e-6)  # 300 at once, then (a little under) 5 a second
+    # 299 at once (the limiter stays one token behind Slack's 300), then 5 a second
+    assert fake.now == pytest.approx(101 / 5, rel=1e-6)
 
 
 def test_tiered_methods_follow_their_tier():
@@ -43,10 +44,10 @@ def test_tiered_methods_follow_their_tier():
     slack = limiter(fake)
     for _ in range(25):
         slack.acquire("conversations.create", workspace="xoxb-1")  # Tier 2: 20 a minute
-    assert fake.now == pytest.approx(5 * 3.0 / HEADROOM)
+    assert fake.now == pytest.approx(6 * 3.0)  # a burst of 19 (one token kept behind Slack's 20), then one in 3 s
     before = fake.now
-    for _ in range(100):
-        slack.acquire("views.publish", workspace="xoxb-1")  # Tier 4: a burst of 100 is fine
+    for _ in range(99):
+        slack.acquire("views.publish", workspace="xoxb-1")  # Tier 4: a burst of 100, less the margin, is fine
     assert fake.now == before
 
 
@@ -54,7 +55,7 @@ def test_workspaces_have_separate_budgets_and_unknown_methods_are_not_held():
     fake = FakeTime()
     slack = limiter(fake)
     for workspace in ("xoxb-1", "xoxb-2"):
-        for _ in range(20):
+        for _ in range(19):
             slack.acquire("conversations.create", workspace=workspace)
     slack.acquire("apps.mystery", workspace="xoxb-1")
     assert fake.now == 0.0
@@ -65,12 +66,24 @@ def test_scale_multiplies_every_budget():
     slack = limiter(fake, scale=10)
     for _ in range(11):
         slack.acquire("chat.postMessage", workspace="xoxb-1", channel="C1")
-    assert fake.now == pytest.approx(0.1 / HEADROOM)
+    assert fake.now == pytest.approx(0.2)  # a burst of 10 less the margin, then 10 a second
 
 
 def test_budgets_must_be_positive():
     with pytest.raises(ValueError):
         SlackRateLimiter(posts_per_minute=0)
+
+
+def test_the_limiter_stays_one_token_behind_slack_and_then_keeps_its_full_rate():
+    fake = FakeTime()
+    slack = limiter(fake, posts_per_minute=300)
+    for n in range(299):
+        slack.acquire("chat.postMessage", workspace="xoxb-1", channel=f"C{n}")
+    assert fake.now == 0.0
+    slack.acquire("chat.postMessage", workspace="xoxb-1", channel="C299")
+    assert fake.now == pytest.approx(0.2)  # Slack's 300th token is left for a call that arrives out of order
+    with pytest.raises(ValueError):
+        SlackRateLimiter(margin=-1)
 
 
 def test_headroom_one_spends_exactly_slacks_budget():

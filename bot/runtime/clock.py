@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import zlib
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import distinct, func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, RetryLater
@@ -40,6 +43,9 @@ MAX_ATTEMPTS = 6
 BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(minutes=30)
 FAIR_SHARE = 2
+# Delivery threads a tick may use at most: the PostgreSQL engine's pool holds 50 connections, and a
+# delivery holds one at a time (the claim loop one more).
+MAX_THREADS = 40
 
 Handler = Callable[..., None]
 FailureHook = Callable[[Services, ScheduledAction, str], None]
@@ -86,6 +92,14 @@ def backoff(attempts: int) -> timedelta:
     return min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
 
 
+def workspaces_due(engine: Engine) -> int:
+    """How many workspaces have unclaimed rows due now: a tick sizes its threads to them."""
+    query = select(func.count(distinct(ScheduledAction.team_id))).where(
+        ScheduledAction.status == schedule.PENDING, ScheduledAction.due_at <= utcnow())
+    with engine.connect() as connection:
+        return connection.execute(query).scalar() or 0
+
+
 def lane_of(row: ScheduledAction) -> str:
     """Deliveries for one person (or one group, or one pairing round) keep their order; lanes run side by side."""
     if row.subject_user_id:
@@ -105,11 +119,18 @@ def in_lanes(rows: list[ScheduledAction]) -> list[list[ScheduledAction]]:
 
 
 class Clock:
-    """Delivers due rows with ``workers`` threads, so that Slack's rate limits (the shared,
-    blocking limiter in bot.slack.client), not each call's latency, set the pace of a tick.
+    """Delivers due rows with threads, so that Slack's rate limits (the shared, blocking limiter in
+    bot.slack.client), not each call's latency, set the pace of a tick.
+
+    A tick uses ``workers`` threads, or more when more workspaces have rows due: 1.2 a workspace
+    (at most MAX_THREADS). A delivery thread spends most of a wave asleep on its workspace's budget,
+    so a clock needs one per workspace with a wave to keep every budget busy, whatever the number of
+    clocks: the shared budget, not the threads, divides the work between clocks. With fewer (as when
+    threads were divided among clocks), workspaces sat with no thread in any clock while their rows
+    waited, claimed, in one.
 
     Rows are claimed in small batches (``batch``) and only while fewer than two lanes per
-    worker wait, so every claimed row starts well inside its lease and no second clock can
+    thread wait, so every claimed row starts well inside its lease and no second clock can
     take the same rows.
     """
 
@@ -121,9 +142,7 @@ class Clock:
         self.lease = lease
         self.max_attempts = max_attempts
         self.workers = workers or services.settings.compass_clock_workers
-        # Lanes of one workspace in flight while others have rows due: its deliveries mostly wait on its own
-        # Slack budget, and two keep that budget busy while one waits for Slack's answer.
-        self.fair_share = min(FAIR_SHARE, self.workers)
+        self.threads = self.workers  # this tick's
         self.handlers = delivery_handlers()
         self.on_failure = failure_hooks()
 
@@ -131,7 +150,8 @@ class Clock:
         """Deliver everything due now; safe to call at any time, from any number of processes."""
         report = TickReport()
         try:
-            with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="clock") as pool:
+            self.threads = self.threads_for(workspaces_due(self.services.engine))
+            with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="clock") as pool:
                 self._deliver_due(pool, report)
             with session_scope(self.services.engine) as session:
                 prune(session)
@@ -140,6 +160,15 @@ class Clock:
         if report.total():
             log.info("clock: delivered %d, retrying %d, failed %d, dropped %d", report.delivered, report.retried, report.failed, report.dropped)
         return report
+
+    def threads_for(self, workspaces_due: int) -> int:
+        return max(self.workers, min(MAX_THREADS, -(-12 * workspaces_due // 10)))
+
+    @property
+    def fair_share(self) -> int:
+        """Lanes of one workspace in flight while others have rows due: its deliveries mostly wait on its own
+        Slack budget, and two keep that budget busy while one waits for Slack's answer."""
+        return min(FAIR_SHARE, self.threads)
 
     def _deliver_due(self, pool: ThreadPoolExecutor, report: TickReport) -> None:
         """Claim and deliver, fairly across workspaces: a workspace already holding ``fair_share`` lanes
@@ -158,9 +187,11 @@ class Clock:
                             waiting.setdefault(lane[0].team_id, deque()).append(lane)
                         continue
                     nothing_due = True
-                while len(running) < self.workers and waiting:
+                while len(running) < self.threads and waiting:
                     counts = Counter(running.values())
-                    team = min(waiting, key=lambda t: counts[t])  # the workspace with the fewest deliveries running
+                    # The workspace with the fewest deliveries running; ties in this clock's own order, so that
+                    # clocks short of threads for every workspace serve different ones rather than all the same.
+                    team = min(waiting, key=lambda t: (counts[t], self._preference(t)))
                     if counts[team] >= self.fair_share and others_due:
                         break  # keep the thread for a workspace with rows due
                     running[pool.submit(self._deliver_lane, waiting[team].popleft(), report)] = team
@@ -178,15 +209,18 @@ class Clock:
             # when an error got here first) go back to the schedule when their lease ends.
             wait(list(running))
 
+    def _preference(self, team: str) -> int:
+        return zlib.crc32(f"{self.worker_id}:{team}".encode())
+
     def _claim(self, running: dict[Future, str], waiting: dict[str, deque], others_due: bool) -> tuple[list[ScheduledAction], bool]:
         """Rows to deliver (at most two lanes per thread held), and whether a workspace not yet at its share has rows due."""
         held = Counter(running.values()) + Counter({team: len(lanes) for team, lanes in waiting.items()})
         busy = [team for team, lanes in held.items() if lanes >= self.fair_share]
         engine, rows = self.services.engine, []
-        if busy and sum(held.values()) - sum(held[team] for team in busy) < self.workers:
+        if busy and sum(held.values()) - sum(held[team] for team in busy) < self.threads:
             rows = schedule.claim_due(engine, worker_id=self.worker_id, lease=self.lease, limit=self.batch, skip_teams=busy)
             others_due = bool(rows)
-        room = 2 * self.workers - sum(held.values())
+        room = 2 * self.threads - sum(held.values())
         if not rows and room > 0:
             rows = schedule.claim_due(engine, worker_id=self.worker_id, lease=self.lease, limit=min(self.batch, room))
         return rows, others_due

@@ -132,7 +132,7 @@ def limiter_for(engine: Engine, current: SlackRateLimiter, posts_per_minute: flo
         return current
     store = SharedBuckets(engine) if shared else None
     return SlackRateLimiter(posts_per_minute=posts_per_minute, scale=current.scale, headroom=current.headroom,
-                            reserve=current.reserve, store=store)
+                            reserve=current.reserve, margin=current.margin, store=store)
 
 
 def _expiring(expires_at: datetime | None) -> bool:

@@ -64,9 +64,12 @@ METHOD_TIERS = {
     "files.info": 4,
 }
 POST_MESSAGE = "chat.postMessage"
-# The limiter refills a little slower than Slack does: concurrent calls reach Slack slightly
-# out of the order their tokens were granted (threads, network jitter), and this slack keeps
-# one that arrives early from finding Slack's bucket empty (a 429).
+# Concurrent calls reach Slack slightly out of the order their tokens were granted (threads,
+# processes, network jitter). The limiter stays MARGIN tokens behind Slack's bucket, so a call
+# that arrives up to one refill interval early still finds a token there, at a one-time cost of
+# one token per bucket (a slower refill, as before, cost 3% of every wave's time). A bucket too
+# small to keep a token back (a channel's one post a second) refills at HEADROOM of Slack's rate.
+MARGIN = 1.0
 HEADROOM = 0.97
 POSTS_PER_CHANNEL_PER_SECOND = 1.0
 DEFAULT_POSTS_PER_MINUTE = 300
@@ -189,6 +192,7 @@ class SlackRateLimiter:
         sleep: Callable[[float], None] = time.sleep,
         store: BucketStore | None = None,
         reserve: float = SCHEDULED_RESERVE,
+        margin: float = MARGIN,
     ):
         if scale <= 0 or posts_per_minute <= 0:
             raise ValueError("rate-limit budgets must be positive")
@@ -196,7 +200,10 @@ class SlackRateLimiter:
             raise ValueError("headroom must be in (0, 1]")
         if not 0 <= reserve < 1:
             raise ValueError("reserve must be in [0, 1)")
+        if margin < 0:
+            raise ValueError("margin must not be negative")
         self.headroom = headroom
+        self.margin = margin
         self.posts_per_minute = posts_per_minute
         self.scale = scale
         self.reserve = reserve
@@ -227,5 +234,8 @@ class SlackRateLimiter:
             where = f"{key}:{method}:" + ((channel or "") if scope == "channel" else "*")
             # Only a workspace-wide bucket keeps a reserve: a channel's one post a second is that channel's.
             reserve = float(int(capacity * self.reserve)) if scheduled and scope == "workspace" else 0.0
-            buckets.append((where, capacity, per_second * self.headroom, reserve))
+            if capacity >= 1 + self.margin:
+                buckets.append((where, capacity, per_second, reserve + self.margin))
+            else:
+                buckets.append((where, capacity, per_second * self.headroom, reserve))
         return buckets

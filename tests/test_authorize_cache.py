@@ -1,0 +1,69 @@
+"""Bolt authorizes an OAuth app's requests with auth.test; the bot keeps each token's answer.
+
+Bolt's own default calls auth.test on every request, with its client, outside the bot's rate
+limiter: clicks during a wave then spend the workspace's Tier 4 budget and meet 429s. Counted here
+at the stand-in: one auth.test per installation token, a new one when the token changes, none for
+an installation that is gone.
+"""
+
+from __future__ import annotations
+
+from tests.conftest import SIGNING_SECRET, TEAM_ID
+from tests.support.server import running_bot
+from tests.support.slack_requests import SlackRequests
+from tests.support.waiting import eventually
+from tests.test_oauth_install import CLIENT_ID, CLIENT_SECRET, _install, _oauth_services
+
+
+def _help_answered(slack: SlackRequests, responses) -> bool:  # noqa: ANN001
+    slack.command("U0ANA", "help")
+    return "/compass join" in eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+
+
+def test_auth_test_once_per_installation_token(standin, database_url, engine, responses):
+    standin.register_oauth_app(CLIENT_ID, CLIENT_SECRET)
+    services = _oauth_services(standin, database_url, engine)
+    with running_bot(services) as url:
+        _install(standin, url)
+        first_token = standin.bot_token
+        before = len(standin.calls_to("auth.test"))
+        slack = SlackRequests(endpoint=f"{url}/slack/events", signing_secret=SIGNING_SECRET, team_id=TEAM_ID,
+                              responses=responses, standin=standin)
+        try:
+            for _ in range(5):
+                assert _help_answered(slack, responses)
+            assert [call.token for call in standin.calls_to("auth.test")[before:]] == [first_token]
+
+            # Another workspace's installation, clicks alternating between the two: one auth.test each, not one a
+            # switch (the cache is keyed by the installation a request names, not by what auth.test answers).
+            store = services.clients.installation_store
+            other = store.find_installation(enterprise_id=None, team_id=TEAM_ID)
+            other.team_id, other.bot_token = "T0OTHERWS", "xoxb-other-workspace"
+            store.save(other)
+            standin.add_workspace_token("xoxb-other-workspace", "T0OTHERWS")
+            for team in ("T0OTHERWS", TEAM_ID, "T0OTHERWS", TEAM_ID):
+                slack.team_id = team
+                assert _help_answered(slack, responses)
+            slack.team_id = TEAM_ID
+            assert [call.token for call in standin.calls_to("auth.test")[before:]] == [first_token, "xoxb-other-workspace"]
+            before = len(standin.calls_to("auth.test"))
+
+            # A rotated token (or a reinstall) is saved as the installation's newest: authorized anew, once.
+            installation = store.find_installation(enterprise_id=None, team_id=TEAM_ID)
+            installation.bot_token = "xoxb-rotated-token"
+            store.save(installation)
+            standin.add_workspace_token("xoxb-rotated-token", TEAM_ID)
+            for _ in range(3):
+                assert _help_answered(slack, responses)
+            assert [call.token for call in standin.calls_to("auth.test")[before:]] == ["xoxb-rotated-token"]
+
+            # Uninstalled (the installation deleted): nothing is authorized from the cache, and no auth.test.
+            store.delete_installation(enterprise_id=None, team_id=TEAM_ID)
+            store.delete_bot(enterprise_id=None, team_id=TEAM_ID)
+            slack.command("U0ANA", "help")
+            # Bolt answers a command it cannot authorize at its response_url with its "install this app" text.
+            answer = eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+            assert "install this app" in answer.lower() and "/compass join" not in answer, answer
+            assert len(standin.calls_to("auth.test")[before:]) == 1
+        finally:
+            slack.close()
