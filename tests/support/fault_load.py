@@ -54,6 +54,8 @@ class Load:
             return ["channel"]
         if kind == gs.LEAD_NOTE_KIND:
             return [people[0]]
+        if kind == gs.REMINDER_24H_KIND:
+            return people[1:]  # the lead's day-before message is the lead's note
         if kind == gs.ATTENDANCE_KIND and int(key.split(":")[3]) % gs.PULSE_EVERY == 0:
             return []  # after a session with a check-in, the check-in asks "Were you there?" itself
         return list(people)
