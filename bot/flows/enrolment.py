@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from sqlmodel import Session
 
 from bot.runtime.delivery import DropDelivery, post_once
 from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded, who
+from bot.domain.crisis import country_of_timezone
 from bot.flows.directory_changes import account_kind, remove_person
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
@@ -102,7 +104,7 @@ def open_join_form(services: Services, client: WebClient, team_id: str, user_id:
     if member is None or not member.timezone:
         tz = user.get("tz") or tz
     view = join_view(member=member, timezone=tz, min_group=services.settings.compass_min_group, needs_consent=needs_consent,
-                     country=services.settings.compass_country)
+                     country=services.settings.compass_country, name=_slack_name(user))
     outcome = call(client, "views.open", trigger_id=trigger_id, view=view)
     if not outcome.ok:
         reply(outcome.friendly)
@@ -115,7 +117,9 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     except ValueError:
         metadata = None
     needs_consent = bool(metadata.get("consent")) if isinstance(metadata, dict) else True
-    profile, errors = parse_join_submission((view.get("state") or {}).get("values") or {}, needs_consent=needs_consent)
+    state = (view.get("state") or {}).get("values") or {}
+    # field errors first, before any lookup
+    profile, errors = parse_join_submission(state, needs_consent=needs_consent, slack_timezone=services.settings.compass_timezone)
     if errors:
         ack(response_action="errors", errors=errors)
         return
@@ -125,6 +129,23 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     if kind is not None:
         ack(response_action="errors", errors={"career_stage": render("user_kind.j2", kind=kind)})
         return
+    try:
+        with Session(services.engine) as session:
+            current = get_member(session, team_id=team_id, user_id=user_id)
+    except SQLAlchemyError:
+        log.exception("join form: could not read the profile of %s", user_id)
+        ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
+        return
+    # What the form did not ask keeps what is stored; the time zone comes from the Slack profile.
+    profile, errors = parse_join_submission(state, needs_consent=needs_consent, current=current,
+                                            slack_timezone=user.get("tz") or services.settings.compass_timezone,
+                                            metadata=metadata if isinstance(metadata, dict) else {})
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    if profile.country is None and not (current is not None and current.country):
+        # joining does not ask the country: the Slack profile's time zone tells it (None: the deployment's)
+        profile = replace(profile, country=country_of_timezone(profile.timezone))
     try:
         with session_scope(services.engine) as session:
             ensure_workspace(session, team_id=team_id)
