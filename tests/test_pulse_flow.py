@@ -110,9 +110,15 @@ def dm_texts(standin, user_id: str) -> list[str]:  # noqa: ANN001
 def test_baseline_is_a_dm_with_one_button_and_an_answer_gets_private_feedback(slack, standin, engine, services):
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
+        assert Clock(services).tick().kinds == {}  # not on the joining day
+    with frozen("2026-03-03 12:59:00"):  # 06:59 in Chicago
+        assert Clock(services).tick().kinds == {}
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         assert Clock(services).tick().kinds == {"survey_baseline": 1}
         invitations = survey_messages(standin, ANA)
         assert len(invitations) == 1
+        invitation = json.dumps(invitations[0]["blocks"])
+        assert "11 questions, about 3 minutes" in invitation  # its real length (issue 15)
         buttons = [e for b in invitations[0]["blocks"] for e in b.get("elements") or [] if e.get("type") == "button"]
         assert len(buttons) == 1 and buttons[0]["text"]["text"] == "Start check-in"
 
@@ -149,6 +155,7 @@ def test_the_modal_validates_answers_and_only_its_owner_can_submit_it_once(slack
 
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         Clock(services).tick()
         message = survey_messages(standin, ANA)[0]
         view = open_modal(slack, standin, ANA, message)
@@ -191,6 +198,7 @@ def test_pulse_goes_to_active_members_who_attended_and_compares_with_the_baselin
     standin.add_user(CAL, name="cal", real_name="Cal Diaz", tz="America/New_York")
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         Clock(services).tick()
         answer(slack, standin, ANA, BASELINE_ANSWERS)
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed" and not survey_messages(standin, ANA))
@@ -222,7 +230,7 @@ def test_pulse_goes_to_active_members_who_attended_and_compares_with_the_baselin
         assert view["title"]["text"] == "Quick check-in"
         assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"][-1] == "group_worth__0"
         slack.view_submission(ANA, view, values_for(PULSE_ANSWERS))
-        feedback = eventually(lambda: [t for t in dm_texts(standin, ANA) if "(baseline 60)" in t])[-1]
+        feedback = eventually(lambda: [t for t in dm_texts(standin, ANA) if "baseline 60)" in t])[-1]
     assert "80 out of 100" in feedback
     assert "within normal variation" in feedback  # +20 on WHO-5 with the published SD is not a reliable change
     assert "Was the group worth it" not in feedback  # session feedback is for the program only
@@ -238,11 +246,11 @@ def test_the_reminder_goes_once_and_only_to_people_who_have_not_answered(slack, 
         Clock(services).tick()
         answer(slack, standin, ANA, BASELINE_ANSWERS)
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed")
-    with frozen("2026-04-01 19:00:00"):
-        assert Clock(services).tick().kinds == {}  # not two days yet
-    with frozen("2026-04-01 20:05:00"):
+    with frozen("2026-04-06 19:00:00"):
+        assert Clock(services).tick().kinds == {}  # not a week yet: the nudge lands in another week than the check-in
+    with frozen("2026-04-06 20:05:00"):
         assert Clock(services).tick().kinds == {"survey_reminder": 2}
-    with frozen("2026-04-02 20:05:00"):
+    with frozen("2026-04-07 20:05:00"):
         assert Clock(services).tick().kinds == {}
     reminders = {u: [m for m in standin.dm_messages(u) if "gentle nudge" in m.get("text", "")] for u in (ANA, BEN, CAL)}
     assert reminders[ANA] == [] and len(reminders[BEN]) == 1 and len(reminders[CAL]) == 1
@@ -328,6 +336,7 @@ def test_feedback_that_slack_refused_is_sent_later_exactly_once(slack, standin, 
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
         eventually(lambda: standin.home_view(ANA))  # joined: the Home tab is published after the welcome
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         Clock(services).tick()
         view = open_modal(slack, standin, ANA)
         standin.inject("chat.update", error="internal_error")  # the scores cannot go in place ...

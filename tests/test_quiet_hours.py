@@ -88,3 +88,15 @@ def schedule_rows(engine):  # noqa: ANN001, ANN201
 
     with Session(engine) as session:
         return list(session.exec(select(ScheduledAction)))
+
+
+def test_the_baseline_arrives_at_eight_the_morning_after_joining_in_the_readers_zone():
+    from bot.flows.enrolment import baseline_due
+
+    utc = timezone.utc
+    # Joining on a Saturday evening in New York: Sunday 8 March 2026 is the spring-forward day (08:00 EDT = 12:00 UTC).
+    assert baseline_due(datetime(2026, 3, 8, 1, 0, tzinfo=utc), "America/New_York") == datetime(2026, 3, 8, 12, 0, tzinfo=utc)
+    # Just after midnight in Tokyo is already the next local day: the baseline comes the morning after that.
+    assert baseline_due(datetime(2026, 3, 1, 15, 30, tzinfo=utc), "Asia/Tokyo") == datetime(2026, 3, 2, 23, 0, tzinfo=utc)
+    # No zone known: the program's.
+    assert baseline_due(datetime(2026, 11, 2, 15, 0, tzinfo=utc), None, "America/Chicago") == datetime(2026, 11, 3, 14, 0, tzinfo=utc)

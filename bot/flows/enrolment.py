@@ -17,6 +17,7 @@ from sqlmodel import Session
 from bot.runtime.delivery import DropDelivery, post_once
 from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded, who
 from bot.domain.crisis import country_of_timezone
+from bot.domain.quiet_hours import zone
 from bot.flows.directory_changes import account_kind, remove_person
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
@@ -157,7 +158,7 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
             audit.record(session, team_id=team_id, actor_id=user_id, action="joined" if newly_enrolled else "profile_updated",
                          subject_id=user_id)
             if newly_enrolled:
-                queue_surveys_after_enrolment(session, member=member)
+                queue_surveys_after_enrolment(session, member=member, fallback_tz=services.settings.compass_timezone)
     except SQLAlchemyError:
         log.exception("join form: could not save the profile of %s", user_id)
         ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
@@ -273,10 +274,22 @@ FOLLOWUP_SURVEY_KIND = "survey_followup"
 FOLLOWUP_WAVES = (("6m", timedelta(days=182)), ("12m", timedelta(days=365)))
 
 
-def queue_surveys_after_enrolment(session: Session, *, member) -> None:  # noqa: ANN001
-    """The trial's time points: a baseline now, follow-ups at 6 and 12 months (delivered by the pulse flow)."""
+BASELINE_AT = time(8, 0)  # the morning after joining, in the person's own time zone
+
+
+def baseline_due(joined_at: datetime, tz_name: str | None, fallback_tz: str = "UTC") -> datetime:
+    """08:00 local on the day after joining: joining costs no second message the same day, and the
+    baseline arrives when a day starts, never at night (a DST gap is read as the wall clock after it)."""
+    place = zone(tz_name, fallback_tz)
+    day = joined_at.astimezone(place).date() + timedelta(days=1)
+    return datetime.combine(day, BASELINE_AT, tzinfo=place).astimezone(timezone.utc)
+
+
+def queue_surveys_after_enrolment(session: Session, *, member, fallback_tz: str = "UTC") -> None:  # noqa: ANN001
+    """The trial's time points: a baseline the next morning, follow-ups at 6 and 12 months (delivered by the pulse flow)."""
     key = f"survey:{member.team_id}:{member.slack_user_id}"
-    schedule.schedule(session, key=f"{key}:baseline", kind=BASELINE_SURVEY_KIND, due_at=member.consented_at,
+    schedule.schedule(session, key=f"{key}:baseline", kind=BASELINE_SURVEY_KIND,
+                      due_at=baseline_due(member.consented_at, member.timezone, fallback_tz),
                       team_id=member.team_id, subject_user_id=member.slack_user_id, payload={"wave": "baseline"})
     for wave, after in FOLLOWUP_WAVES:
         schedule.schedule(session, key=f"{key}:{wave}", kind=FOLLOWUP_SURVEY_KIND, due_at=member.consented_at + after,

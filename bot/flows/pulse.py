@@ -60,14 +60,13 @@ from bot.slack.survey_forms import (
     block_id,
     build_survey_modal,
     crisis_message_blocks,
-    crisis_message_text,
     invitation_blocks,
     parse_submission,
     score_feedback_blocks,
     score_feedback_text,
 )
 from storage import schedule
-from bot.flows.pulse_home import SURVEY_OF_KIND, _minutes, default_survey, home_section  # noqa: F401 - home_section: the Home hook
+from bot.flows.pulse_home import SURVEY_OF_KIND, _length, default_survey, home_section  # noqa: F401 - home_section: the Home hook
 from storage import groups as groups_store
 from storage import surveys as store
 from storage.db import session_scope, utcnow
@@ -85,7 +84,9 @@ FEEDBACK_KIND = "survey_feedback"
 
 WAVES = {"baseline": ("baseline", "baseline"), "6m": ("followup", "follow_up"), "12m": ("followup", "follow_up")}
 
-REMIND_AFTER = timedelta(days=2)
+# Halfway through the two weeks a long check-in stays open: the nudge lands in another week than the
+# check-in itself (a physician's busiest week is the one they join in).
+REMIND_AFTER = timedelta(days=7)
 OPEN_FOR = {"pulse": timedelta(days=5), "baseline": timedelta(days=14), "followup": timedelta(days=14)}
 WAVE_WINDOW = timedelta(days=60)  # a 6- or 12-month answer later than this no longer measures that time point
 PAUSED_RECHECK = timedelta(days=7)
@@ -338,7 +339,7 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
         raise DropDelivery("not active now")
     if not awake_recipients(services, action, payload, [survey.slack_user_id]):
         raise DropDelivery("held until the end of the person's quiet hours")
-    text = render("pulse_reminder.j2", minutes=_minutes(survey))
+    text = render("pulse_reminder.j2", length=_length(survey))
     button = ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary")
     blocks = check_blocks([*section_blocks(text), ActionsBlock(elements=[button])])
     posted = post_once(client, action, channel=survey.slack_user_id, text=fallback_text(text), blocks=blocks)
@@ -399,7 +400,7 @@ def open_survey_modal(services: Services, client: WebClient, body: dict, tell: C
 
 def survey_view(services: Services, survey: Survey) -> View:
     definition = default_survey(survey)
-    intro = render("survey_intro.j2", minutes=definition.minutes, min_group=services.settings.compass_min_group)
+    intro = render("survey_intro.j2", length=definition.length_text(), min_group=services.settings.compass_min_group)
     return build_survey_modal(store.instruments_of(survey), title=definition.title, intro=intro,
                               private_metadata=json.dumps({"survey_id": survey.id}))
 
@@ -474,10 +475,11 @@ def submit_survey(services: Services, ack, body: dict, view: dict, client: WebCl
 
 def send_feedback(services: Services, client: WebClient, *, survey_id: int, team_id: str, user_id: str,
                   scores: Sequence[Score], messages: Sequence[dict] = ()) -> dict | None:
-    """The crisis message first when a cut-off is crossed, then the scores; both only to the person.
+    """The scores, and the crisis message above them when a cut-off is crossed; only to the person.
 
     The scores are shown by updating the check-in's own DM (the last of ``messages``), so they
-    cost no new notification; they are posted when that edit fails or a crisis message went first. Returns the message
+    cost no new notification; they are posted when that edit fails. A crisis message is one new DM
+    with the scores below it (its notification reads only "Your check-in"). Returns the message
     updated, if any. If Slack fails, the clock sends whatever did not go out (``survey_feedback``);
     the posts carry keys so a retry never sends one twice.
     """
@@ -517,13 +519,6 @@ def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id:
     """(metadata key, text, blocks) of each private message after a survey, in sending order."""
     settings = services.settings
     parts = []
-    if needs_crisis_message(scores):
-        with Session(services.engine) as session:
-            member = get_member(session, team_id=team_id, user_id=user_id)
-        resources = settings.crisis_for(member.country if member else None)
-        text = crisis_message_text(resources.lines(), emergency_number=resources.emergency_number)
-        blocks = crisis_message_blocks(resources.lines(), emergency_number=resources.emergency_number)
-        parts.append((f"{feedback_key(survey_id)}:resources", fallback_text(text), blocks))
     with Session(services.engine) as session:
         baselines = _baseline_scores(session, team_id=team_id, user_id=user_id, survey_id=survey_id)
         sds = {
@@ -533,7 +528,16 @@ def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id:
                                                                                 instrument=result.instrument_id))) is not None
         }
     blocks = score_feedback_blocks(scores, baselines, min_group=settings.compass_min_group, sds=sds)
-    if blocks:
+    if needs_crisis_message(scores):
+        with Session(services.engine) as session:
+            member = get_member(session, team_id=team_id, user_id=user_id)
+        resources = settings.crisis_for(member.country if member else None)
+        crisis = crisis_message_blocks(resources.lines(), emergency_number=resources.emergency_number)
+        # One message: the resources, then the scores. Its notification (a lock screen, a banner) says no more
+        # than any check-in's would.
+        parts.append((f"{feedback_key(survey_id)}:resources", render("crisis_notification.j2"),
+                      check_blocks([*crisis, *blocks], surface="message")))
+    elif blocks:
         text = score_feedback_text(scores, baselines, min_group=settings.compass_min_group, sds=sds)
         parts.append((f"{feedback_key(survey_id)}:scores", fallback_text(text), blocks))
     return parts
