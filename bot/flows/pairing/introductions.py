@@ -11,6 +11,7 @@ from bot.flows.directory_changes import weed_out
 from bot.flows.home import publish_home
 from bot.flows.pairing.pair_members import load_pair_and_members
 from bot.flows.pairing.pausing_and_ending import end_if_someone_left
+from bot.flows.pairing.suggest_times import suggest_button
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, ensure_ok, post_once
 from bot.runtime.services import Services
 from bot.slack.client import call
@@ -50,7 +51,8 @@ def deliver_intro(services: Services, client: WebClient, action: ScheduledAction
     channel_id = opened["channel"]["id"]
     parts = render_sections("pair_intro.j2", mentee=pair.mentee_id, mentor=pair.mentor_id, reasons=store.reasons_of(pair),
                             mentee_about=about(members[pair.mentee_id]), mentor_about=about(members[pair.mentor_id]))
-    blocks = [block for part in parts for block in section_blocks(part)]
+    blocks = [block for part in parts[:1] for block in section_blocks(part)] + [suggest_button(pair.id)]
+    blocks += [block for part in parts[1:] for block in section_blocks(part)]
     post_once(client, action, channel=channel_id, text=fallback_text(parts[0]), blocks=check_blocks(blocks))
     with session_scope(services.engine) as session:
         stored = store.get_pair(session, pair_id=pair.id)
