@@ -619,3 +619,28 @@ def test_suggest_times_offers_three_slots_from_both_availabilities_and_posts_the
         slack.action("UA1", "pair_post_time", "garbage", channel_id=pair.dm_channel_id, message_ts=intro["ts"])
         assert "couldn't read that button" in last_response(responses, slack)["text"]
         assert len(standin.messages(pair.dm_channel_id)) == before + 1
+
+
+def test_introductions_checkins_and_nudges_wait_for_the_end_of_each_persons_quiet_hours(standin, services, engine):
+    seed(engine, standin, {"UT1": person("PGY-1", "mentee"), "UT2": person("PGY-2", "mentor")})
+    with session_scope(engine) as session:
+        session.exec(select(Member).where(Member.slack_user_id == "UT1")).one().timezone = "Asia/Tokyo"
+    with frozen(START):  # 09:00 in Chicago, midnight in Tokyo
+        publish(services)
+        report = Clock(services).tick()
+    assert report.dropped == 1 and standin.calls_to("conversations.open") == []  # the group DM waits for Tokyo's morning
+    assert tick(services, START + timedelta(hours=7, minutes=29)).total() == 0
+    assert tick(services, START + timedelta(hours=7, minutes=30)).kinds == {"pair_intro": 1}  # 07:30 in Tokyo
+    pair = pair_of(engine, "UT1")
+    assert len(standin.messages(pair.dm_channel_id)) == 1
+    assert tick(services, START + timedelta(hours=8)).total() == 0  # once
+
+    checkin_at = START + 14 * DAY
+    tick(services, checkin_at + MINUTE)  # the mentor, at 09:01 in Chicago, is asked now; the mentee, at 00:01, is not
+    assert len(keyed(standin.dm_messages("UT2"), f"pair:{pair.id}:checkin")) == 1
+    assert keyed(standin.dm_messages("UT1"), f"pair:{pair.id}:checkin") == []
+    tick(services, checkin_at + timedelta(hours=7, minutes=31))
+    assert len(keyed(standin.dm_messages("UT1"), f"pair:{pair.id}:checkin")) == 1
+    tick(services, checkin_at + timedelta(hours=9))
+    assert len(keyed(standin.dm_messages("UT2"), f"pair:{pair.id}:checkin")) == 1  # the copy asked only its person
+    assert len([a for a in actions(engine, f"pair:{pair.id}:checkin:2:")]) == 1  # and scheduled nothing more
