@@ -20,6 +20,7 @@ from bot.flows.groups.series import announcement, set_slot, slot_text, slots_of
 from bot.domain.group_formation import ALLOWED_SIZE_MIN
 from bot.slack.render import check_blocks, context_block, fallback_text, render, section_blocks
 from bot.domain.scheduling import LocalSlot
+from bot.runtime.quiet import awake_recipients, is_deferred_copy
 from bot.runtime.services import Services
 from bot.slack.client import call
 from storage import audit, schedule
@@ -55,12 +56,15 @@ def deliver_cycle_end(services: Services, client: WebClient, action: ScheduledAc
         rows = store.sessions_of(session, group_id=group.id, cycle=group.cycle)
         recipients = store.reachable_member_ids(session, group=group)
     total = len(gs.taking_place(slots_of(rows)))
-    deadline = decision_deadline(action.due_at)
-    with session_scope(services.engine) as session:
-        schedule.schedule(session, key=gs.cycle_key(group.id, group.cycle, "decide"), kind=CYCLE_DECIDE_KIND, due_at=deadline,
-                          team_id=group.team_id, payload={"group_id": group.id, "cycle": group.cycle})
-    post_with_key(client, channel=group.channel_id, key=action.key, text=render("group_cycle.j2", kind="thanks", total=total),
-                  look_first=action.attempts > 1)
+    first_due = datetime.fromisoformat(payload["due"]) if isinstance(payload.get("due"), str) else action.due_at
+    deadline = decision_deadline(first_due)
+    if not is_deferred_copy(payload):  # a copy held for someone's quiet hours only DMs its one person
+        with session_scope(services.engine) as session:
+            schedule.schedule(session, key=gs.cycle_key(group.id, group.cycle, "decide"), kind=CYCLE_DECIDE_KIND,
+                              due_at=deadline, team_id=group.team_id, payload={"group_id": group.id, "cycle": group.cycle})
+        post_with_key(client, channel=group.channel_id, key=action.key, text=render("group_cycle.j2", kind="thanks", total=total),
+                      look_first=action.attempts > 1)
+    recipients = awake_recipients(services, action, {**payload, "due": action.due_at.isoformat()}, recipients)
     deadline_text = gs.local_text(deadline, group.timezone)
 
     def question(user_id: str) -> tuple[str, list]:
