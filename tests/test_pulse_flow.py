@@ -349,3 +349,24 @@ def test_feedback_that_slack_refused_is_sent_later_exactly_once(slack, standin, 
         assert Clock(services).tick().kinds == {"survey_feedback": 1}
         assert Clock(services).tick().kinds == {}
     assert len([t for t in dm_texts(standin, ANA) if "starting point" in t]) == 1
+
+
+def test_a_follow_up_due_in_a_session_week_waits_for_the_middle_of_the_fortnight(standin, engine, services):
+    with frozen("2026-09-07 15:00:00"):  # a Monday; the group meets on Wednesday
+        enrol(engine, ANA)
+        group_id = make_group(engine, [ANA])
+        session_start = datetime(2026, 9, 9, 23, 0, tzinfo=timezone.utc)
+        with session_scope(engine) as session:
+            session.add(GroupSession(group_id=group_id, cycle=1, number=5, starts_at=session_start,
+                                     local_date=session_start.date(), status="scheduled"))
+        schedule_wave(engine, ANA, "6m")
+        report = Clock(services).tick()
+    assert report.dropped == 1 and survey_messages(standin, ANA) == []  # not beside the reminder and "Were you there?"
+    with frozen("2026-09-12 22:59:00"):
+        assert Clock(services).tick().total() == 0
+    with frozen("2026-09-12 23:00:00"):  # three days after the session
+        assert Clock(services).tick().kinds == {"survey_followup": 1}
+    assert [s.wave for s in surveys_of(engine, ANA)] == ["6m"] and len(survey_messages(standin, ANA)) == 1
+    with frozen("2026-09-13 23:00:00"):
+        Clock(services).tick()
+    assert len(survey_messages(standin, ANA)) == 1  # once

@@ -50,6 +50,7 @@ from bot.domain.instruments import default_catalogue
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
 from bot.domain.group_series import local_text
 from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
+from bot.flows.survey_timing import after_nearby_session
 from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.slack.client import call
@@ -255,6 +256,15 @@ def deliver_wave_survey(services: Services, client: WebClient, action: Scheduled
         raise DropDelivery("held until the end of the person's quiet hours")
     instruments = default_catalogue().survey(survey_kind).instruments
     deferred_to: datetime | None = None
+    if kind == "followup" and not payload.get("moved"):
+        with session_scope(services.engine) as session:
+            later = after_nearby_session(session, team_id=team_id, user_id=user_id, now=utcnow())
+            if later is not None:
+                schedule.schedule(session, key=f"{action.key}:after-session", kind=action.kind, due_at=later, team_id=team_id,
+                                  subject_user_id=user_id, payload={**payload, "moved": True,
+                                                                    "first_due": payload.get("first_due") or action.due_at.isoformat()})
+        if later is not None:
+            raise DropDelivery(f"not in a session week; asking on {later.date().isoformat()}")
     with session_scope(services.engine) as session:
         member = store.lock_person(session, team_id=team_id, user_id=user_id)
         if member is not None and member.status == "paused":

@@ -26,7 +26,7 @@ from storage import audit, schedule
 from storage import pairing as store
 from storage.db import session_scope, utcnow
 
-CHECKIN_STAGGER = timedelta(weeks=1)
+CHECKIN_STAGGER = timedelta(weeks=2)  # a check-in's nudge comes a week later: the next pair's check-in a week after that
 CHECKIN_EVERY_WEEKS = CHECKIN_EVERY // CHECKIN_STAGGER
 
 
@@ -45,7 +45,7 @@ class PublishOutcome:
 
 def stagger(*earlier_pairs: int) -> timedelta:
     """How much later a pair's check-ins run when someone in it already has ``earlier_pairs`` in this round:
-    a mentor of two hears about one pairing a week, not both in the same minute."""
+    a mentor of two hears about one pairing every other week, not both in the same minute."""
     return CHECKIN_STAGGER * (max(earlier_pairs, default=0) % CHECKIN_EVERY_WEEKS)
 
 
