@@ -168,8 +168,11 @@ def test_pause_until_a_date_resumes_by_itself(slack, standin, engine, services, 
 
 def test_pause_rejects_a_past_or_garbled_date(slack, standin, engine, responses):
     join(slack, standin, engine)
-    slack.command(ANA, "pause until 2001-01-01")
-    assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
+    with frozen("2026-03-30 15:00:00"):
+        slack.command(ANA, "pause until 2001-01-01")
+        assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
+        # The example is one that would work: two weeks ahead, not the first of this month (issue 15).
+        assert "`/compass pause until 2026-04-13`" in last_response(responses, slack)["text"]
     slack.command(ANA, "pause until someday")
     assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
     assert member(engine).status == "active"
@@ -296,3 +299,21 @@ def test_slack_rate_limits_and_server_errors_are_retried(slack, standin):
     standin.inject("views.open", status=503)
     slack.command(ANA, "join")
     eventually(lambda: len([c for c in standin.calls_to("views.open") if c.ok]) == 2, timeout=15)
+
+
+def test_app_home_follows_the_persons_state_and_the_admin_counts_agree(slack, standin, engine):
+    from tests.test_pulse_flow import make_group
+
+    join(slack, standin, engine)
+    home = json.dumps(eventually(lambda: standin.home_view(ANA)))
+    assert "when your group forms" in home
+    make_group(engine, [ANA])
+    calls = len(standin.calls_to("views.publish"))
+    slack.event({"type": "app_home_opened", "user": ANA, "tab": "home", "channel": "D0ANA"})
+    home = json.dumps(eventually(lambda: len(standin.calls_to("views.publish")) > calls and standin.home_view(ANA)))
+    assert "You're in" in home and "when your group forms" not in home  # it has formed
+
+    # Everyone joined with /compass join, no roster: Joined agrees with Active, not "Joined: 0" beside "Active: 1".
+    slack.event({"type": "app_home_opened", "user": ADMIN_ID, "tab": "home", "channel": "D0ADM"})
+    admin = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
+    assert "Joined: 1 (no roster imported)" in admin and "Active: 1" in admin

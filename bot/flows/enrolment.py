@@ -33,6 +33,7 @@ from storage.workspaces import ensure_workspace
 
 log = logging.getLogger(__name__)
 RESUME_KIND = "member_resume"
+PAUSE_EXAMPLE_AHEAD = timedelta(days=14)
 
 
 def register(app: App, services: Services, router: CommandRouter) -> None:
@@ -213,7 +214,7 @@ def pause(ctx: CommandContext) -> None:
     try:
         until = _parse_pause_until(ctx.args, _local_today(tz))
     except ValueError:
-        example = _local_today(tz).replace(day=1).isoformat()
+        example = (_local_today(tz) + PAUSE_EXAMPLE_AHEAD).isoformat()  # an example that would work: in the future
         ctx.reply(render("errors.j2", kind="bad_date", example=example))
         return
     _change_status(ctx.services, ctx.client, ctx.team_id, ctx.user_id, "paused", until=until, reply=ctx.reply)
