@@ -362,11 +362,11 @@ def test_a_follow_up_due_in_a_session_week_waits_for_the_middle_of_the_fortnight
         schedule_wave(engine, ANA, "6m")
         report = Clock(services).tick()
     assert report.dropped == 1 and survey_messages(standin, ANA) == []  # not beside the reminder and "Were you there?"
-    with frozen("2026-09-12 22:59:00"):
+    with frozen("2026-09-16 22:59:00"):
         assert Clock(services).tick().total() == 0
-    with frozen("2026-09-12 23:00:00"):  # three days after the session
+    with frozen("2026-09-16 23:00:00"):  # a week after the session, a week before the next one
         assert Clock(services).tick().kinds == {"survey_followup": 1}
     assert [s.wave for s in surveys_of(engine, ANA)] == ["6m"] and len(survey_messages(standin, ANA)) == 1
-    with frozen("2026-09-13 23:00:00"):
+    with frozen("2026-09-17 23:00:00"):
         Clock(services).tick()
     assert len(survey_messages(standin, ANA)) == 1  # once

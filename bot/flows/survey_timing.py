@@ -1,7 +1,8 @@
-"""When a long check-in (the 6- and 12-month follow-ups) is best asked: not in a week the person's
-group meets. A session week already brings the day-before reminder and "Were you there?" (and the
-lead's guide); a follow-up due then moves to three days after the session, the middle of the
-fortnight between two sessions, so no week carries all of them."""
+"""When a message that can wait (a 6- or 12-month follow-up, a pairing check-in) is best sent: not
+near a session of the person's group. The days around a session already bring the day-before
+reminder, "Were you there?" (and the lead's guide, the scores, at a cycle's end the stay-or-switch
+question); such a message due then moves to a week after the session, the middle of the fortnight
+before the next one's reminder, so no seven days carry all of them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from sqlmodel import Session
 from storage import groups as groups_store
 
 BEFORE = timedelta(days=6)  # a session this soon: its reminders are about to come
-AFTER = timedelta(days=2)  # a session this recent: "Were you there?" has just come
-MOVE_TO = timedelta(days=3)  # after the session: the quiet middle of the fortnight
+AFTER = timedelta(days=5)  # a session this recent: "Were you there?" and what follows it have just come
+MOVE_TO = timedelta(days=7)  # after the session: the quiet middle of the fortnight
 
 
 def after_nearby_session(session: Session, *, team_id: str, user_id: str, now: datetime) -> datetime | None:
