@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta, timezone
 
-from bot.demo.burden import in_quiet_hours, measure, needs_tap, percentile
+import pytest
+
+from bot.demo.burden import in_quiet_hours, measure, needs_tap, percentile, read_record
+from bot.demo.run import DemoOptions, run_demo
 
 START = datetime(2026, 1, 5, 13, 0, tzinfo=timezone.utc)
 BUTTON = [{"type": "actions", "elements": [{"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}]}]
@@ -51,3 +55,22 @@ def test_percentile_is_nearest_rank():
     assert percentile([], 0.5) == 0.0
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
     assert percentile([float(n) for n in range(1, 11)], 0.9) == 9.0
+
+
+# --- the targets on the demo's own record (issue 15) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_burden_targets_hold_for_120_physicians_over_30_weeks(tmp_path, seed):
+    """The whole program for 120 physicians, measured from the record the demo writes: per physician per week
+    a median of at most one DM and one needing a tap, no week with more than three DMs for anyone, nothing in
+    anyone's quiet hours. About three minutes a seed on one free core (the 40-physician runs are in test_demo)."""
+    record = tmp_path / "calls.jsonl"
+    result = run_demo(DemoOptions(people=120, weeks=30, seed=seed, output=tmp_path / "out", record=record, quiet=True),
+                      out=io.StringIO(), err=io.StringIO())
+    burden = result.burden  # computed by the demo from the very record it wrote
+    assert result.files["record"] == record and len(read_record(record)) == result.calls
+    assert burden.physicians >= 100 and burden.total_dms > 0
+    assert burden.dms.median <= 1.0 and burden.taps.median <= 1.0, burden
+    assert burden.busiest_week <= 3, burden
+    assert burden.quiet_hours == 0, burden

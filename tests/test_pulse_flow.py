@@ -370,3 +370,19 @@ def test_a_follow_up_due_in_a_session_week_waits_for_the_middle_of_the_fortnight
     with frozen("2026-09-17 23:00:00"):
         Clock(services).tick()
     assert len(survey_messages(standin, ANA)) == 1  # once
+
+
+def test_a_crisis_answer_whose_message_cannot_be_edited_gets_one_dm_with_a_neutral_notification(slack, standin, engine,
+                                                                                                 services):
+    with frozen("2026-03-30 20:00:00"):
+        enrol(engine, ANA)
+        schedule_pulse(engine, make_group(engine, [ANA]))
+        Clock(services).tick()
+        before = len(standin.dm_messages(ANA))
+        view = open_modal(slack, standin, ANA)
+        standin.inject("chat.update", error="internal_error")
+        slack.view_submission(ANA, view, values_for({"burnout": [5], "who5": [1, 1, 1, 1, 1], "group_worth": [2]}))
+        (crisis,) = eventually(lambda: standin.dm_messages(ANA)[before:])
+    blocks = json.dumps(crisis["blocks"])
+    assert crisis["text"] == "Your check-in"  # what a lock screen shows (issue 15)
+    assert blocks.index("988") < blocks.index("out of 100")  # the resources, then the scores: one DM, not two

@@ -487,18 +487,17 @@ def send_feedback(services: Services, client: WebClient, *, survey_id: int, team
                   scores: Sequence[Score], messages: Sequence[dict] = ()) -> dict | None:
     """The scores, and the crisis message above them when a cut-off is crossed; only to the person.
 
-    The scores are shown by updating the check-in's own DM (the last of ``messages``), so they
-    cost no new notification; they are posted when that edit fails. A crisis message is one new DM
-    with the scores below it (its notification reads only "Your check-in"). Returns the message
-    updated, if any. If Slack fails, the clock sends whatever did not go out (``survey_feedback``);
-    the posts carry keys so a retry never sends one twice.
+    Both are shown by updating the check-in's own DM (the last of ``messages``), the message the person
+    just tapped and returns to from the modal, so they cost no new notification; the crisis resources
+    come first, the scores below them. They are posted as a DM when that edit fails (a crisis DM's
+    notification reads only "Your check-in"). Returns the message updated, if any. If Slack fails, the
+    clock sends whatever did not go out (``survey_feedback``); the posts carry keys so a retry never
+    sends one twice.
     """
     parts = feedback_parts(services, survey_id=survey_id, team_id=team_id, user_id=user_id, scores=scores)
     undelivered, shown_in = False, None
-    # After the crisis message the scores follow it, below it, as before; otherwise they go in place.
-    in_place = bool(messages) and not any(key.endswith(":resources") for key, _, _ in parts)
     for key, text, blocks in parts:
-        if key.endswith(":scores") and in_place and _show_in_place(client, messages[-1], text, blocks):
+        if messages and _show_in_place(client, messages[-1], text, blocks):
             shown_in = messages[-1]
             continue
         try:

@@ -168,8 +168,10 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
         raise DropDelivery(f"the pairing is {pair.status}")
     if pair.met:
         raise DropDelivery("the pair has met")
-    recipients = awake_recipients(services, action, payload,
-                                  [u for u in (pair.mentee_id, pair.mentor_id) if u in members and members[u].status == "active"])
+    active = [u for u in (pair.mentee_id, pair.mentor_id) if u in members and members[u].status == "active"]
+    if not is_deferred_copy(payload):  # near a session of someone's group: a week after it, for them
+        active = clear_of_sessions(services, action, payload, active)
+    recipients = awake_recipients(services, action, payload, active)
     messages = {}
     for user_id in recipients:
         text = render("pair_reminder.j2", role=role_in(pair, user_id), partner=partner_of(pair, user_id))
