@@ -676,8 +676,9 @@ def test_a_checkin_due_near_a_session_of_someones_group_waits_a_week_for_that_pe
     tick(services, checkin_at + MINUTE)
     assert len(keyed(standin.dm_messages("UD2"), f"pair:{pair.id}:checkin")) == 1  # the mentor's group does not meet
     assert keyed(standin.dm_messages("UD1"), f"pair:{pair.id}:checkin") == []  # the mentee's meets in two days
-    tick(services, session_start + 7 * DAY - MINUTE)
+    tick(services, session_start + timedelta(days=6, hours=12) - MINUTE)
     assert keyed(standin.dm_messages("UD1"), f"pair:{pair.id}:checkin") == []
-    tick(services, session_start + 7 * DAY + MINUTE)  # a week after the session
+    tick(services, session_start + timedelta(days=6, hours=12) + MINUTE)  # half way to the next one's reminder ...
+    tick(services, session_start + 7 * DAY)  # ... 22:00 in Chicago, so at 07:30 the morning after
     assert len(keyed(standin.dm_messages("UD1"), f"pair:{pair.id}:checkin")) == 1
     assert len(keyed(standin.dm_messages("UD2"), f"pair:{pair.id}:checkin")) == 1

@@ -362,9 +362,9 @@ def test_a_follow_up_due_in_a_session_week_waits_for_the_middle_of_the_fortnight
         schedule_wave(engine, ANA, "6m")
         report = Clock(services).tick()
     assert report.dropped == 1 and survey_messages(standin, ANA) == []  # not beside the reminder and "Were you there?"
-    with frozen("2026-09-16 22:59:00"):
+    with frozen("2026-09-16 10:59:00"):
         assert Clock(services).tick().total() == 0
-    with frozen("2026-09-16 23:00:00"):  # a week after the session, a week before the next one
+    with frozen("2026-09-16 11:00:00"):  # half way between the session and the next one's day-before reminder
         assert Clock(services).tick().kinds == {"survey_followup": 1}
     assert [s.wave for s in surveys_of(engine, ANA)] == ["6m"] and len(survey_messages(standin, ANA)) == 1
     with frozen("2026-09-17 23:00:00"):
