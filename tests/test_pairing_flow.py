@@ -653,32 +653,3 @@ def test_a_mentor_of_two_hears_about_one_pairing_every_other_week(standin, servi
         assert publish(services) == 2
     firsts = sorted(a.due_at.replace(tzinfo=timezone.utc, microsecond=0) for a in actions(engine, "pair:") if ":checkin:1:" in a.key)
     assert [d - firsts[0] for d in firsts] == [timedelta(0), 14 * DAY] and firsts[0] - START < 14 * DAY + MINUTE
-
-
-def test_a_checkin_due_near_a_session_of_someones_group_waits_a_week_for_that_person_only(standin, services, engine):
-    from storage.models import Group, GroupMember, GroupSession
-
-    seed(engine, standin, {"UD1": person("PGY-1", "mentee"), "UD2": person("PGY-2", "mentor")})
-    checkin_at = START + 14 * DAY
-    session_start = checkin_at + 2 * DAY
-    with session_scope(engine) as session:
-        group = Group(team_id=TEAM_ID, name="Group 1", cohort="2026", status="active", channel_id="C0G", created_at=START,
-                      updated_at=START)
-        session.add(group)
-        session.flush()
-        session.add(GroupMember(group_id=group.id, team_id=TEAM_ID, slack_user_id="UD1", joined_at=START))
-        session.add(GroupSession(group_id=group.id, cycle=1, number=3, starts_at=session_start, local_date=session_start.date(),
-                                 status="scheduled"))
-    with frozen(START):
-        publish(services)
-        Clock(services).tick()
-    pair = pair_of(engine, "UD1")
-    tick(services, checkin_at + MINUTE)
-    assert len(keyed(standin.dm_messages("UD2"), f"pair:{pair.id}:checkin")) == 1  # the mentor's group does not meet
-    assert keyed(standin.dm_messages("UD1"), f"pair:{pair.id}:checkin") == []  # the mentee's meets in two days
-    tick(services, session_start + timedelta(days=6, hours=12) - MINUTE)
-    assert keyed(standin.dm_messages("UD1"), f"pair:{pair.id}:checkin") == []
-    tick(services, session_start + timedelta(days=6, hours=12) + MINUTE)  # half way to the next one's reminder ...
-    tick(services, session_start + 7 * DAY)  # ... 22:00 in Chicago, so at 07:30 the morning after
-    assert len(keyed(standin.dm_messages("UD1"), f"pair:{pair.id}:checkin")) == 1
-    assert len(keyed(standin.dm_messages("UD2"), f"pair:{pair.id}:checkin")) == 1

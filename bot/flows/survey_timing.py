@@ -1,4 +1,4 @@
-"""When a message that can wait (a 6- or 12-month follow-up, a pairing check-in) is best sent: not
+"""When a message that can wait (a 6- or 12-month follow-up) is best sent: not
 near a session of the person's group. The days around a session already bring the day-before
 reminder, "Were you there?" (and the lead's guide, the scores, at a cycle's end the stay-or-switch
 question); such a message due within a week of a session moves to half way between the session and

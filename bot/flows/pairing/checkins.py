@@ -25,7 +25,6 @@ from bot.flows.pairing.scheduling import (
     schedule_checkin,
 )
 from bot.runtime.delivery import HISTORY_WINDOW, METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered
-from bot.flows.survey_timing import after_nearby_session
 from bot.runtime.quiet import ONLY_USER, awake_recipients, is_deferred_copy
 from bot.runtime.services import Services
 from bot.slack.client import call
@@ -132,27 +131,14 @@ def deliver_checkin(services: Services, client: WebClient, action: ScheduledActi
             schedule.schedule(session, key=reminder_key(pair.id, number), kind=REMINDER_KIND,
                               due_at=action.due_at + REMINDER_AFTER, team_id=pair.team_id,
                               subject_user_id=pair.mentee_id, payload=pair_payload(pair, number=number))
-    # Someone on a break (paused in Compass) gets no check-in, and none is counted against them; someone whose
-    # group meets about now gets it a week after the session; someone in their quiet hours when they end.
+    # Someone on a break (paused in Compass) gets no check-in, and none is counted against them; someone in
+    # their quiet hours gets it when they end. (Moving check-ins away from sessions, as follow-ups are, piled a
+    # mentor's staggered check-ins and nudges onto one moment in the demo's record: they keep their cadence.)
     active = [u for u in (pair.mentee_id, pair.mentor_id) if members[u].status == "active"]
-    recipients = awake_recipients(services, action, payload, clear_of_sessions(services, action, payload, active))
+    recipients = awake_recipients(services, action, payload, active)
     fanout = dm_each(client, action, {user_id: checkin_message(pair, user_id, number) for user_id in recipients})
     record_sent(services, pair, fanout.reached, number)
     fanout.settle()
-
-
-def clear_of_sessions(services: Services, action: ScheduledAction, payload: dict, user_ids: list[str]) -> list[str]:
-    """Those of ``user_ids`` to ask now; each of the others gets a one-person copy for after their group's session."""
-    now, clear = utcnow(), []
-    with session_scope(services.engine) as session:
-        for user_id in user_ids:
-            later = after_nearby_session(session, team_id=action.team_id, user_id=user_id, now=now)
-            if later is None:
-                clear.append(user_id)
-                continue
-            schedule.schedule(session, key=f"{action.key}:after-session:{user_id}", kind=action.kind, due_at=later,
-                              team_id=action.team_id, subject_user_id=user_id, payload={**payload, ONLY_USER: user_id})
-    return clear
 
 
 def record_sent(services: Services, pair: Pair, user_ids: Iterable[str], number: int) -> None:
@@ -169,8 +155,6 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
     if pair.met:
         raise DropDelivery("the pair has met")
     active = [u for u in (pair.mentee_id, pair.mentor_id) if u in members and members[u].status == "active"]
-    if not is_deferred_copy(payload):  # near a session of someone's group: a week after it, for them
-        active = clear_of_sessions(services, action, payload, active)
     recipients = awake_recipients(services, action, payload, active)
     messages = {}
     for user_id in recipients:
