@@ -161,6 +161,14 @@ def status_counts(session: Session, *, team_id: str) -> dict[str, int]:
     return counts
 
 
+def joined_count(session: Session, *, team_id: str) -> int:
+    """Everyone who ever joined (consented), however they came: it equals active + paused + left."""
+    return session.exec(
+        select(func.count()).select_from(Member)
+        .where(Member.team_id == team_id, Member.consented_at.is_not(None))  # type: ignore[union-attr]
+    ).one()
+
+
 def participation(session: Session, *, team_id: str) -> tuple[int, int]:
     """(consented, invited) among people invited from the roster."""
     invited = session.exec(

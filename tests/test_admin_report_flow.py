@@ -127,6 +127,8 @@ def test_report_goes_to_the_admins_dm_with_a_chart_and_a_csv(slack, standin, eng
         evaluation_file = report_upload(standin, ".csv", prefix="compass-evaluation-")
     dm = standin.dm_channel(ADMIN_ID)
     assert csv_file["channels"] == [dm] and png_file["channels"] == [dm] and evaluation_file["channels"] == [dm]
+    # The chart and both CSVs in one upload: one notification, not three (issue 15).
+    assert len(standin.calls_to("files.completeUploadExternal")) == 1
     assert standin.messages(general) == []  # nothing lands where the command was typed
 
     report_message = next(m for m in standin.dm_messages(ADMIN_ID) if "Compass program report" in m["text"])

@@ -189,7 +189,7 @@ def test_invited_person_joins_from_the_invitation_button(cli_env, engine, servic
         assert participation(session, team_id=TEAM_ID) == (1, 2)
     slack.event({"type": "app_home_opened", "user": ADMIN_ID, "tab": "home", "channel": "D0ADM"})
     home = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
-    assert "Joined: 1 (50% of invited)" in home
+    assert "Joined: 1 (1 of 2 invited, 50%)" in home
 
 
 def test_a_bad_roster_imports_nothing_and_lists_every_error(cli_env, engine, capsys):

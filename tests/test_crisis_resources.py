@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlmodel import Session, select
 
-from bot.domain.crisis import NON_URGENT, OTHER, TABLE, resources_for
+from bot.domain.crisis import NON_URGENT, OTHER, TABLE, country_of_timezone, resources_for
 from bot.flows.join_form import join_view, parse_join_submission
 from bot.runtime.settings import Settings
 from storage.models import Member
@@ -74,15 +74,23 @@ def test_settings_choose_by_country_and_default_to_the_deployment(monkeypatch):
     assert Settings(_env_file=None).crisis_for(None).emergency_number == "112"
 
 
-def test_join_form_asks_for_the_country_defaulting_to_the_deployment():
-    view = join_view(member=None, timezone="Europe/London", min_group=5, needs_consent=True, country="GB")
+def test_the_profile_form_asks_for_the_country_defaulting_to_the_deployment():
+    view = join_view(member=None, timezone="Europe/London", min_group=5, needs_consent=False, country="GB")
     block = next(b for b in view["blocks"] if b.get("block_id") == "country")
     assert [o["value"] for o in block["element"]["options"]] == ["US", "CA", "GB", "IE", "AU", "NZ", "OTHER"]
     assert block["element"]["initial_option"]["value"] == "GB"
-    profile, errors = parse_join_submission(join_values(country="NZ"), needs_consent=True)
+    profile, errors = parse_join_submission(join_values(country="NZ"), needs_consent=True, slack_timezone="Europe/London")
     assert errors == {} and profile.country == "NZ"
-    _, errors = parse_join_submission(join_values(country="XX"), needs_consent=True)
+    _, errors = parse_join_submission(join_values(country="XX"), needs_consent=True, slack_timezone="Europe/London")
     assert "country" in errors
+
+
+def test_joining_takes_the_country_from_the_slack_profiles_time_zone():
+    # Joining does not ask the country (five fields at most); the time zone places the person.
+    assert [country_of_timezone(z) for z in ("Europe/London", "America/Toronto", "Pacific/Auckland", "Europe/Paris", "UTC")] == [
+        "GB", "CA", "NZ", "OTHER", None]
+    view = join_view(member=None, timezone="Europe/London", min_group=5, needs_consent=True, country="US")
+    assert "country" not in [b.get("block_id") for b in view["blocks"]]
 
 
 def test_joining_shows_the_not_monitored_notice_and_the_members_resources_once_and_keeps_them_on_home(slack, standin, engine):

@@ -73,21 +73,26 @@ def test_join_opens_a_prefilled_modal_and_enrols_on_submit(slack, standin, engin
     slack.command(ANA, "join")
     view = opened_view(standin)
     assert view["callback_id"] == "join_submit"
-    block_ids = [b.get("block_id") for b in view["blocks"]]
-    assert "consent" in block_ids
-    timezone_block = next(b for b in view["blocks"] if b.get("block_id") == "timezone")
-    assert timezone_block["element"]["initial_value"] == "America/Chicago"  # from users.info
+    block_ids = [b.get("block_id") for b in view["blocks"] if b["type"] == "input"]
+    # Joining asks five things; name, time zone and country come from the Slack profile (issue 15).
+    assert block_ids == ["consent", "career_stage", "specialty", "availability", "taking_part"]
+    assert view["submit"]["text"] == "Join"
     assert "confidential, not anonymous" in json.dumps(view)
+    availability = next(b for b in view["blocks"] if b.get("block_id") == "availability")
+    assert len(availability["element"]["options"]) == 4  # a few common windows, not every day and part of day
 
-    response = slack.view_submission(ANA, view, join_values(stage="ATTENDING", years="4", role="mentor", capacity="2"))
+    response = slack.view_submission(ANA, view, join_values(stage="ATTENDING-4", role="mentor", lead=False))
     assert response.status_code == 200
     assert response.text in ("", "{}") or json.loads(response.text).get("response_action") != "errors"
     enrolled = eventually(lambda: member(engine))
     assert enrolled.status == "active"
     assert enrolled.consented_at is not None
     assert enrolled.career_stage == "ATTENDING-4"
-    assert enrolled.near_peer_role == "mentor" and enrolled.mentor_capacity == 2
-    assert enrolled.availability == "Tue 18:00-21:00;Thu 12:00-13:00"
+    assert enrolled.near_peer_role == "mentor" and enrolled.mentor_capacity == 1 and not enrolled.lead_willing
+    assert enrolled.timezone == "America/Chicago" and enrolled.display_name == "Ana Ruiz"  # from users.info
+    assert enrolled.country == "US"  # the Slack profile's time zone is in the US
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri")
+    assert enrolled.availability == ";".join(f"{d} {t}" for d in days for t in ("12:00-13:00", "18:00-21:00"))
     # The welcome replaces the form in the modal the person is looking at: no DM, no notification.
     welcome = response.json()
     assert welcome["response_action"] == "update" and "Welcome to Compass, Ana Ruiz!" in json.dumps(welcome["view"])
@@ -99,25 +104,49 @@ def test_join_opens_a_prefilled_modal_and_enrols_on_submit(slack, standin, engin
 def test_join_form_errors_are_shown_per_field(slack, standin, engine):
     slack.command(ANA, "join")
     view = opened_view(standin)
-    response = slack.view_submission(ANA, view, join_values(consent=False, stage="ATTENDING", years=None, timezone="Mars/Base"))
+    response = slack.view_submission(ANA, view, join_values(consent=False, stage=None))
     body = response.json()
     assert body["response_action"] == "errors"
-    assert set(body["errors"]) == {"consent", "years", "timezone"}
+    assert set(body["errors"]) == {"consent", "career_stage"}
     assert member(engine) is None
 
 
-def test_rejoining_edits_the_profile_without_asking_consent_again(slack, standin, engine):
+def test_rejoining_edits_the_whole_profile_without_asking_consent_again(slack, standin, engine):
     first = join(slack, standin, engine)
     slack.command(ANA, "join")
     view = opened_view(standin, 2)
-    assert "consent" not in [b.get("block_id") for b in view["blocks"]]
+    block_ids = [b.get("block_id") for b in view["blocks"] if b["type"] == "input"]
+    assert "consent" not in block_ids and {"name", "timezone", "country", "site", "capacity"} <= set(block_ids)
+    assert view["submit"]["text"] == "Save"
     specialty = next(b for b in view["blocks"] if b.get("block_id") == "specialty")
     assert specialty["element"]["initial_value"] == "Internal Medicine"
-    response = slack.view_submission(ANA, view, join_values(consent=None, specialty="Pediatrics", stage="PGY-3"))
+    name = next(b for b in view["blocks"] if b.get("block_id") == "name")
+    assert name["element"]["initial_value"] == "Ana Ruiz"
+    bad = slack.view_submission(ANA, view, join_values(consent=None, edit=True, timezone="Mars/Base", name=" "))
+    assert set(bad.json()["errors"]) == {"timezone", "name"}
+    response = slack.view_submission(ANA, view, join_values(consent=None, edit=True, specialty="Pediatrics", stage="PGY-3",
+                                                            name="Ana R.", timezone="America/Denver", capacity="2"))
     assert "profile is updated" in json.dumps(response.json()["view"])
     edited = eventually(lambda: (m := member(engine)) and m.specialty == "Pediatrics" and m)
-    assert edited.career_stage == "PGY-3"
+    assert (edited.career_stage, edited.display_name, edited.timezone, edited.mentor_capacity) == (
+        "PGY-3", "Ana R.", "America/Denver", 2)
     assert edited.consented_at == first.consented_at
+
+
+def test_an_unchanged_availability_keeps_finer_windows_from_a_roster(slack, standin, engine):
+    join(slack, standin, engine)
+    with Session(engine) as session:
+        stored = session.exec(select(Member).where(Member.slack_user_id == ANA)).one()
+        stored.availability = "Tue 18:00-20:00;Mon 12:00-13:00;Tue 12:00-13:00;Wed 12:00-13:00;Thu 12:00-13:00;Fri 12:00-13:00"
+        session.add(stored)
+        session.commit()
+    slack.command(ANA, "join")
+    view = opened_view(standin, 2)
+    availability = next(b for b in view["blocks"] if b.get("block_id") == "availability")
+    assert [o["value"] for o in availability["element"]["initial_options"]] == ["weekday-lunch"]
+    slack.view_submission(ANA, view, join_values(consent=None, edit=True, availability=("weekday-lunch",), specialty="X"))
+    kept = eventually(lambda: (m := member(engine)) and m.specialty == "X" and m)
+    assert "Tue 18:00-20:00" in kept.availability
 
 
 def test_pause_until_a_date_resumes_by_itself(slack, standin, engine, services, responses):
@@ -139,8 +168,11 @@ def test_pause_until_a_date_resumes_by_itself(slack, standin, engine, services, 
 
 def test_pause_rejects_a_past_or_garbled_date(slack, standin, engine, responses):
     join(slack, standin, engine)
-    slack.command(ANA, "pause until 2001-01-01")
-    assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
+    with frozen("2026-03-30 15:00:00"):
+        slack.command(ANA, "pause until 2001-01-01")
+        assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
+        # The example is one that would work: two weeks ahead, not the first of this month (issue 15).
+        assert "`/compass pause until 2026-04-13`" in last_response(responses, slack)["text"]
     slack.command(ANA, "pause until someday")
     assert "YYYY-MM-DD" in last_response(responses, slack)["text"]
     assert member(engine).status == "active"
@@ -267,3 +299,21 @@ def test_slack_rate_limits_and_server_errors_are_retried(slack, standin):
     standin.inject("views.open", status=503)
     slack.command(ANA, "join")
     eventually(lambda: len([c for c in standin.calls_to("views.open") if c.ok]) == 2, timeout=15)
+
+
+def test_app_home_follows_the_persons_state_and_the_admin_counts_agree(slack, standin, engine):
+    from tests.test_pulse_flow import make_group
+
+    join(slack, standin, engine)
+    home = json.dumps(eventually(lambda: standin.home_view(ANA)))
+    assert "when your group forms" in home
+    make_group(engine, [ANA])
+    calls = len(standin.calls_to("views.publish"))
+    slack.event({"type": "app_home_opened", "user": ANA, "tab": "home", "channel": "D0ANA"})
+    home = json.dumps(eventually(lambda: len(standin.calls_to("views.publish")) > calls and standin.home_view(ANA)))
+    assert "You're in" in home and "when your group forms" not in home  # it has formed
+
+    # Everyone joined with /compass join, no roster: Joined agrees with Active, not "Joined: 0" beside "Active: 1".
+    slack.event({"type": "app_home_opened", "user": ADMIN_ID, "tab": "home", "channel": "D0ADM"})
+    admin = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
+    assert "Joined: 1 (no roster imported)" in admin and "Active: 1" in admin

@@ -98,7 +98,16 @@ def test_surveys_ask_the_right_instruments(catalogue):
     assert set(catalogue.survey("follow_up").instruments) == everything_but_feedback
     for survey in catalogue.surveys.values():
         assert len(survey.title) <= 24
-    assert catalogue.survey("pulse").minutes == 1 and catalogue.survey("baseline").minutes <= 2
+    # Every survey states its real length: 15 seconds a question at least, rounded up to whole minutes.
+    assert catalogue.survey("pulse").length_text() == "7 questions, about 2 minutes"
+    assert catalogue.survey("baseline").length_text() == "11 questions, about 3 minutes"
+
+
+def test_a_survey_cannot_promise_less_time_than_its_questions_take():
+    data = minimal_data()
+    data["instruments"]["mood"]["items"] = [f"Question {n}?" for n in range(5)]
+    with pytest.raises(InstrumentError, match="5 questions take about 2 minutes, not 1"):
+        parse_catalogue(data)
 
 
 def test_unknown_ids_raise_clearly(catalogue):

@@ -209,7 +209,8 @@ def test_an_admin_previews_swaps_removes_and_publishes_a_round_from_app_home(sla
     assert standin.conversation(pair.dm_channel_id)["is_mpim"] is True
     (intro,) = standin.messages(pair.dm_channel_id)
     text = json.dumps(intro["blocks"], ensure_ascii=False)
-    assert "<@UM1>, you make the first move" in text
+    assert "you make the first move" not in text and "*Suggest times* below" in text  # the bot holds both availabilities
+    assert "pair_suggest_times" in button_ids(intro["blocks"])
     assert "<@UR2>, mentor: PGY-2 · Surgery · North" in text and "<@UM1>, mentee: PGY-1 · Internal Medicine · Main" in text
     assert "2 common hours a week" in text and "No-fault exit" in text and "Confidential" in text and "How often" in text
     assert "never by whom or why" in text
@@ -296,7 +297,7 @@ def test_checkins_go_to_each_person_and_the_reminder_only_to_pairs_who_have_not_
         assert Clock(services).tick().kinds == {"pair_checkin": 2}
         questions = {user: keyed(standin.dm_messages(user), "pair:")[-1] for user in ("UA1", "UA2", "UB1", "UB2")}
         assert "Did you and <@UA2> meet?" in questions["UA1"]["text"]
-        assert "you make the first move" in json.dumps(questions["UA1"]["blocks"])
+        assert "Suggest times" in json.dumps(questions["UA1"]["blocks"])
         assert "Did you and <@UA1> meet?" in questions["UA2"]["text"]
         assert button_ids(questions["UA1"]["blocks"]) == ["pair_checkin_met", "pair_checkin_not_yet", "pair_checkin_end"]
 
@@ -305,7 +306,7 @@ def test_checkins_go_to_each_person_and_the_reminder_only_to_pairs_who_have_not_
         assert "Glad you and <@UA2> met" in answer["text"] and answer["replace_original"] is True
         eventually(lambda: pair_of(engine, "UA1").met)
         click_checkin(slack, standin, "UB1", "not_yet", questions["UB1"])
-        assert "send <@UB2> two times" in last_response(responses, slack)["text"]
+        assert "Suggest times* in your group DM with <@UB2>" in last_response(responses, slack)["text"]
         eventually(lambda: any(c.answer == "not_yet" for c in checkins(engine, b.id)))
         assert {(c.slack_user_id, c.answer) for c in checkins(engine, a.id)} == {("UA1", "met"), ("UA2", "")}
 
@@ -324,7 +325,7 @@ def test_checkins_go_to_each_person_and_the_reminder_only_to_pairs_who_have_not_
     assert report.kinds == {"pair_reminder": 1} and report.dropped == 1
     for user in ("UB1", "UB2"):
         assert len(keyed(standin.dm_messages(user), f"pair:{b.id}:reminder:1")) == 1
-    assert "you make the first move" in full_text(keyed(standin.dm_messages("UB1"), f"pair:{b.id}:reminder")[0])
+    assert "Suggest times" in full_text(keyed(standin.dm_messages("UB1"), f"pair:{b.id}:reminder")[0])
     for user in ("UA1", "UA2"):
         assert keyed(standin.dm_messages(user), f"pair:{a.id}:reminder") == []
     assert actions(engine, f"pair:{a.id}:reminder")[0].status == "dropped"
@@ -576,3 +577,79 @@ def test_forgetting_a_paired_person_leaves_no_row_that_names_them(standin, servi
                 assert "UR1" not in json.dumps([str(v) for v in row]), f"{table.name} still names the person"
     assert all_pairs(engine) == {}
     assert tick(services, START + 14 * DAY + MINUTE).total() == 0  # their pairs' check-ins went with them
+
+
+def test_suggest_times_offers_three_slots_from_both_availabilities_and_posts_the_chosen_one(slack, standin, services, engine,
+                                                                                             responses):
+    seed(engine, standin, {
+        "UA1": person("PGY-1", "mentee", availability="Mon 12:00-13:00;Tue 12:00-13:00;Wed 18:00-21:00;Sat 07:00-09:00"),
+        "UA2": person("PGY-2", "mentor", availability="Mon 13:00-14:00;Tue 13:00-14:00;Wed 19:00-20:00;Thu 13:00-14:00"),
+        "UX9": person("PGY-3", "none"),
+    })
+    with session_scope(engine) as session:
+        session.exec(select(Member).where(Member.slack_user_id == "UA2")).one().timezone = "America/New_York"
+    with frozen(START):  # Mon 2 Mar 2026, 09:00 in Chicago
+        publish(services)
+        assert Clock(services).tick().kinds == {"pair_intro": 1}
+        pair = pair_of(engine, "UA1")
+        (intro,) = standin.messages(pair.dm_channel_id)
+        assert "pair_suggest_times" in button_ids(intro["blocks"])
+
+        slack.action("UA1", "pair_suggest_times", str(pair.id), channel_id=pair.dm_channel_id, message_ts=intro["ts"])
+        offer = last_response(responses, slack)
+        assert offer["response_type"] == "ephemeral" and offer["replace_original"] is False
+        slots = [b for b in offer["blocks"] if (b.get("accessory") or {}).get("action_id") == "pair_post_time"]
+        # At least a day ahead, one a day, inside both people's windows (the mentor's in New York), never at night:
+        # Tue 3 Mar 12:00 Chicago (13:00 New York), Wed 4 Mar 18:00 Chicago (19:00 New York), Mon 9 Mar 12:00 Chicago
+        # (13:00 New York, both a week after the US clocks changed).
+        expected = [datetime(2026, 3, 3, 18, 0, tzinfo=timezone.utc), datetime(2026, 3, 5, 0, 0, tzinfo=timezone.utc),
+                    datetime(2026, 3, 9, 17, 0, tzinfo=timezone.utc)]
+        assert [b["accessory"]["value"] for b in slots] == [f"{pair.id}:{int(t.timestamp())}" for t in expected]
+        assert slots[0]["text"]["text"].startswith(f"<!date^{int(expected[0].timestamp())}^") and "Tue 3 Mar, 12:00 CST" in slots[0]["text"]["text"]
+
+        before = len(standin.messages(pair.dm_channel_id))
+        slack.action("UA1", "pair_post_time", slots[1]["accessory"]["value"], channel_id=pair.dm_channel_id, message_ts=intro["ts"])
+        posted = eventually(lambda: standin.messages(pair.dm_channel_id)[before:])
+        assert f"<!date^{int(expected[1].timestamp())}^" in full_text(posted[0]) and "<@UA2>, does it suit you?" in full_text(posted[0])
+        assert last_response(responses, slack)["replace_original"] is True
+
+        # Someone outside the pair, or a forged value, posts nothing.
+        slack.action("UX9", "pair_post_time", slots[0]["accessory"]["value"], channel_id=pair.dm_channel_id, message_ts=intro["ts"])
+        assert "another pairing" in last_response(responses, slack)["text"]
+        slack.action("UA1", "pair_post_time", "garbage", channel_id=pair.dm_channel_id, message_ts=intro["ts"])
+        assert "couldn't read that button" in last_response(responses, slack)["text"]
+        assert len(standin.messages(pair.dm_channel_id)) == before + 1
+
+
+def test_introductions_checkins_and_nudges_wait_for_the_end_of_each_persons_quiet_hours(standin, services, engine):
+    seed(engine, standin, {"UT1": person("PGY-1", "mentee"), "UT2": person("PGY-2", "mentor")})
+    with session_scope(engine) as session:
+        session.exec(select(Member).where(Member.slack_user_id == "UT1")).one().timezone = "Asia/Tokyo"
+    with frozen(START):  # 09:00 in Chicago, midnight in Tokyo
+        publish(services)
+        report = Clock(services).tick()
+    assert report.dropped == 1 and standin.calls_to("conversations.open") == []  # the group DM waits for Tokyo's morning
+    assert tick(services, START + timedelta(hours=7, minutes=29)).total() == 0
+    assert tick(services, START + timedelta(hours=7, minutes=30)).kinds == {"pair_intro": 1}  # 07:30 in Tokyo
+    pair = pair_of(engine, "UT1")
+    assert len(standin.messages(pair.dm_channel_id)) == 1
+    assert tick(services, START + timedelta(hours=8)).total() == 0  # once
+
+    checkin_at = START + 14 * DAY
+    tick(services, checkin_at + MINUTE)  # the mentor, at 09:01 in Chicago, is asked now; the mentee, at 00:01, is not
+    assert len(keyed(standin.dm_messages("UT2"), f"pair:{pair.id}:checkin")) == 1
+    assert keyed(standin.dm_messages("UT1"), f"pair:{pair.id}:checkin") == []
+    tick(services, checkin_at + timedelta(hours=7, minutes=31))
+    assert len(keyed(standin.dm_messages("UT1"), f"pair:{pair.id}:checkin")) == 1
+    tick(services, checkin_at + timedelta(hours=9))
+    assert len(keyed(standin.dm_messages("UT2"), f"pair:{pair.id}:checkin")) == 1  # the copy asked only its person
+    assert len([a for a in actions(engine, f"pair:{pair.id}:checkin:2:")]) == 1  # and scheduled nothing more
+
+
+def test_a_mentor_of_two_hears_about_one_pairing_every_other_week(standin, services, engine):
+    seed(engine, standin, {"UC1": person("PGY-1", "mentee"), "UC2": person("PGY-1", "mentee"),
+                           "UC3": person("PGY-2", "mentor", capacity=2)})
+    with frozen(START):
+        assert publish(services) == 2
+    firsts = sorted(a.due_at.replace(tzinfo=timezone.utc, microsecond=0) for a in actions(engine, "pair:") if ":checkin:1:" in a.key)
+    assert [d - firsts[0] for d in firsts] == [timedelta(0), 14 * DAY] and firsts[0] - START < 14 * DAY + MINUTE

@@ -89,12 +89,15 @@ def test_the_crisis_message_reaches_only_the_person_and_leaves_no_trace(slack, s
     text = crisis[0]["text"] + json.dumps(crisis[0]["blocks"])
     for expected in ("988", "1-888-409-0141", "555-0100", "call 112", "not monitored", "No one else has been told"):
         assert expected in text
-    ana_dm = standin.dm_messages(ANA)
-    scores = next(m for m in ana_dm if "out of 100" in json.dumps(m["blocks"]))
-    assert float(crisis[0]["ts"]) < float(scores["ts"])  # the crisis message comes first
+    hers = {ANA, standin.dm_channel(ANA)}
+    # Shown in the check-in message she tapped, edited (issue 15): the resources first, the scores below
+    # them, and no new DM, so no notification that could show on a lock screen.
+    blocks = json.dumps(crisis[0]["blocks"])
+    assert blocks.index("988") < blocks.index("out of 100")
+    assert len([m for m in standin.dm_messages(ANA) if "out of 100" in json.dumps(m["blocks"])]) == 1
+    assert [c for c in standin.calls[calls_before:] if c.method == "chat.postMessage" and target_of(c) in hers] == []
 
     # Every Slack call since the answer that was not to the person herself mentions neither her nor the crisis.
-    hers = {ANA, standin.dm_channel(ANA)}
     others = [c for c in standin.calls[calls_before:] if target_of(c) not in hers]
     assert others, "the admin and the lead did look"
     standing = _standing_resources(services)
@@ -202,6 +205,7 @@ def test_forget_me_keeps_published_months_and_leaves_the_person_out_of_later_one
         join(slack, standin, engine)
         seed_answers(engine, [(ANA, datetime(2026, 2, 20, 12, tzinfo=timezone.utc), "who5", 100)], wave="ana")
         before = _overall_who5(slack, standin, "2026-02")
+    with frozen("2026-03-03 14:00:00"):  # the baseline arrives the morning after joining
         from bot.runtime.clock import Clock
 
         Clock(services).tick()

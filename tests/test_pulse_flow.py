@@ -110,9 +110,15 @@ def dm_texts(standin, user_id: str) -> list[str]:  # noqa: ANN001
 def test_baseline_is_a_dm_with_one_button_and_an_answer_gets_private_feedback(slack, standin, engine, services):
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
+        assert Clock(services).tick().kinds == {}  # not on the joining day
+    with frozen("2026-03-03 12:59:00"):  # 06:59 in Chicago
+        assert Clock(services).tick().kinds == {}
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         assert Clock(services).tick().kinds == {"survey_baseline": 1}
         invitations = survey_messages(standin, ANA)
         assert len(invitations) == 1
+        invitation = json.dumps(invitations[0]["blocks"])
+        assert "11 questions, about 3 minutes" in invitation  # its real length (issue 15)
         buttons = [e for b in invitations[0]["blocks"] for e in b.get("elements") or [] if e.get("type") == "button"]
         assert len(buttons) == 1 and buttons[0]["text"]["text"] == "Start check-in"
 
@@ -149,6 +155,7 @@ def test_the_modal_validates_answers_and_only_its_owner_can_submit_it_once(slack
 
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         Clock(services).tick()
         message = survey_messages(standin, ANA)[0]
         view = open_modal(slack, standin, ANA, message)
@@ -191,6 +198,7 @@ def test_pulse_goes_to_active_members_who_attended_and_compares_with_the_baselin
     standin.add_user(CAL, name="cal", real_name="Cal Diaz", tz="America/New_York")
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         Clock(services).tick()
         answer(slack, standin, ANA, BASELINE_ANSWERS)
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed" and not survey_messages(standin, ANA))
@@ -222,7 +230,7 @@ def test_pulse_goes_to_active_members_who_attended_and_compares_with_the_baselin
         assert view["title"]["text"] == "Quick check-in"
         assert [b["block_id"] for b in view["blocks"] if b["type"] == "input"][-1] == "group_worth__0"
         slack.view_submission(ANA, view, values_for(PULSE_ANSWERS))
-        feedback = eventually(lambda: [t for t in dm_texts(standin, ANA) if "(baseline 60)" in t])[-1]
+        feedback = eventually(lambda: [t for t in dm_texts(standin, ANA) if "baseline 60)" in t])[-1]
     assert "80 out of 100" in feedback
     assert "within normal variation" in feedback  # +20 on WHO-5 with the published SD is not a reliable change
     assert "Was the group worth it" not in feedback  # session feedback is for the program only
@@ -238,11 +246,11 @@ def test_the_reminder_goes_once_and_only_to_people_who_have_not_answered(slack, 
         Clock(services).tick()
         answer(slack, standin, ANA, BASELINE_ANSWERS)
         eventually(lambda: surveys_of(engine, ANA)[0].status == "completed")
-    with frozen("2026-04-01 19:00:00"):
-        assert Clock(services).tick().kinds == {}  # not two days yet
-    with frozen("2026-04-01 20:05:00"):
+    with frozen("2026-04-06 19:00:00"):
+        assert Clock(services).tick().kinds == {}  # not a week yet: the nudge lands in another week than the check-in
+    with frozen("2026-04-06 20:05:00"):
         assert Clock(services).tick().kinds == {"survey_reminder": 2}
-    with frozen("2026-04-02 20:05:00"):
+    with frozen("2026-04-07 20:05:00"):
         assert Clock(services).tick().kinds == {}
     reminders = {u: [m for m in standin.dm_messages(u) if "gentle nudge" in m.get("text", "")] for u in (ANA, BEN, CAL)}
     assert reminders[ANA] == [] and len(reminders[BEN]) == 1 and len(reminders[CAL]) == 1
@@ -328,6 +336,7 @@ def test_feedback_that_slack_refused_is_sent_later_exactly_once(slack, standin, 
     with frozen("2026-03-02 15:00:00"):
         join(slack, standin, engine)
         eventually(lambda: standin.home_view(ANA))  # joined: the Home tab is published after the welcome
+    with frozen("2026-03-03 14:00:00"):  # 08:00 in Chicago: the baseline arrives the morning after joining
         Clock(services).tick()
         view = open_modal(slack, standin, ANA)
         standin.inject("chat.update", error="internal_error")  # the scores cannot go in place ...
@@ -340,3 +349,40 @@ def test_feedback_that_slack_refused_is_sent_later_exactly_once(slack, standin, 
         assert Clock(services).tick().kinds == {"survey_feedback": 1}
         assert Clock(services).tick().kinds == {}
     assert len([t for t in dm_texts(standin, ANA) if "starting point" in t]) == 1
+
+
+def test_a_follow_up_due_in_a_session_week_waits_for_the_middle_of_the_fortnight(standin, engine, services):
+    with frozen("2026-09-07 15:00:00"):  # a Monday; the group meets on Wednesday
+        enrol(engine, ANA)
+        group_id = make_group(engine, [ANA])
+        session_start = datetime(2026, 9, 9, 23, 0, tzinfo=timezone.utc)
+        with session_scope(engine) as session:
+            session.add(GroupSession(group_id=group_id, cycle=1, number=5, starts_at=session_start,
+                                     local_date=session_start.date(), status="scheduled"))
+        schedule_wave(engine, ANA, "6m")
+        report = Clock(services).tick()
+    assert report.dropped == 1 and survey_messages(standin, ANA) == []  # not beside the reminder and "Were you there?"
+    with frozen("2026-09-16 10:59:00"):
+        assert Clock(services).tick().total() == 0
+    with frozen("2026-09-16 11:00:00"):  # half way between the session and the next one's day-before reminder
+        assert Clock(services).tick().kinds == {"survey_followup": 1}
+    assert [s.wave for s in surveys_of(engine, ANA)] == ["6m"] and len(survey_messages(standin, ANA)) == 1
+    with frozen("2026-09-17 23:00:00"):
+        Clock(services).tick()
+    assert len(survey_messages(standin, ANA)) == 1  # once
+
+
+def test_a_crisis_answer_whose_message_cannot_be_edited_gets_one_dm_with_a_neutral_notification(slack, standin, engine,
+                                                                                                 services):
+    with frozen("2026-03-30 20:00:00"):
+        enrol(engine, ANA)
+        schedule_pulse(engine, make_group(engine, [ANA]))
+        Clock(services).tick()
+        before = len(standin.dm_messages(ANA))
+        view = open_modal(slack, standin, ANA)
+        standin.inject("chat.update", error="internal_error")
+        slack.view_submission(ANA, view, values_for({"burnout": [5], "who5": [1, 1, 1, 1, 1], "group_worth": [2]}))
+        (crisis,) = eventually(lambda: standin.dm_messages(ANA)[before:])
+    blocks = json.dumps(crisis["blocks"])
+    assert crisis["text"] == "Your check-in"  # what a lock screen shows (issue 15)
+    assert blocks.index("988") < blocks.index("out of 100")  # the resources, then the scores: one DM, not two

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from bot.domain.quiet_hours import QuietHours, quiet_until
 from bot.runtime.clock import Clock
 from storage import schedule
-from storage.models import Member
+from storage.models import Member, ScheduledAction
 from tests.support.clock import frozen
 from tests.test_group_series_delivery import keyed, run_clock
 from tests.test_sessions_flow import group_with_series, row
@@ -88,3 +88,40 @@ def schedule_rows(engine):  # noqa: ANN001, ANN201
 
     with Session(engine) as session:
         return list(session.exec(select(ScheduledAction)))
+
+
+def test_the_baseline_arrives_at_eight_the_morning_after_joining_in_the_readers_zone():
+    from bot.flows.enrolment import baseline_due
+
+    utc = timezone.utc
+    # Joining on a Saturday evening in New York: Sunday 8 March 2026 is the spring-forward day (08:00 EDT = 12:00 UTC).
+    assert baseline_due(datetime(2026, 3, 8, 1, 0, tzinfo=utc), "America/New_York") == datetime(2026, 3, 8, 12, 0, tzinfo=utc)
+    # Just after midnight in Tokyo is already the next local day: the baseline comes the morning after that.
+    assert baseline_due(datetime(2026, 3, 1, 15, 30, tzinfo=utc), "Asia/Tokyo") == datetime(2026, 3, 2, 23, 0, tzinfo=utc)
+    # No zone known: the program's.
+    assert baseline_due(datetime(2026, 11, 2, 15, 0, tzinfo=utc), None, "America/Chicago") == datetime(2026, 11, 3, 14, 0, tzinfo=utc)
+
+
+def test_the_stay_or_switch_question_waits_for_each_members_morning_and_the_channel_hears_once(slack, standin, services,
+                                                                                                engine):
+    from bot.domain import group_series as gs
+
+    group = group_with_series(slack, standin, services, engine)
+    with Session(engine) as session:
+        member = session.exec(select(Member).where(Member.slack_user_id == "UQ004")).one()
+        member.timezone = "Asia/Tokyo"
+        session.add(member)
+        session.commit()
+    key = gs.cycle_key(group.id, group.cycle, "end")
+    with Session(engine) as session:  # the cycle's end, moved to 10:00 in Chicago, midnight in Tokyo
+        (end,) = [a for a in session.exec(select(ScheduledAction)) if a.key == key]
+        end.due_at = at("2026-04-21 15:00")
+        session.add(end)
+        session.commit()
+    run_clock(services, at("2026-04-21 16:00"))
+    assert len(keyed(standin.dm_messages("UQ002"), key)) == 1 and keyed(standin.dm_messages("UQ004"), key) == []
+    run_clock(services, at("2026-04-21 23:00"))  # 08:00 in Tokyo
+    (late,) = keyed(standin.dm_messages("UQ004"), key)
+    assert datetime.fromtimestamp(float(late["ts"]), UTC) >= at("2026-04-21 22:30")  # 07:30 there
+    assert len(keyed(standin.messages(group.channel_id), key)) == 1  # the channel's thanks, once
+    assert len([a for a in schedule_rows(engine) if a.key == gs.cycle_key(group.id, group.cycle, "decide")]) == 1

@@ -147,7 +147,7 @@ def test_malformed_state_does_not_crash():
 def test_feedback_says_plainly_whether_the_change_is_reliable():
     baselines = {"who5": score("who5", [2, 2, 2, 2, 2]), "burnout": score("burnout", [3])}  # WHO-5 40
     improved = score_feedback_text([score("who5", [3, 3, 3, 3, 2])], baselines, min_group=5)  # 56: +16
-    assert "56 out of 100 (baseline 40)" in improved
+    assert "56 out of 100 (higher is better; baseline 40)" in improved
     assert "within normal variation" in improved
     big_gain = score_feedback_text([score("who5", [4, 4, 3, 3, 3])], baselines, min_group=5)  # 68: +28
     assert "reliable improvement" in big_gain
@@ -159,9 +159,15 @@ def test_feedback_says_plainly_whether_the_change_is_reliable():
 
 def test_single_items_report_the_difference_without_judging_it():
     text = score_feedback_text([score("burnout", [4])], {"burnout": score("burnout", [3])}, min_group=5)
-    assert "4 out of 5 (baseline 3)" in text
+    assert "4 out of 5 (lower is better; baseline 3)" in text  # which way is good, said every time (issue 15)
     assert "1 point higher than your baseline" in text
     assert "can't show a reliable change" in text
+
+
+def test_every_score_says_which_direction_is_better():
+    text = score_feedback_text([score("burnout", [1]), score("who5", [3, 3, 3, 3, 3])], {}, min_group=5)
+    assert "*Burnout*: 1 out of 5 (lower is better)" in text
+    assert "*Wellbeing (WHO-5)*: 60 out of 100 (higher is better)" in text
 
 
 def test_first_survey_is_the_baseline_and_group_feedback_is_not_shown():

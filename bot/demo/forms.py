@@ -30,7 +30,13 @@ def input_blocks(view: Mapping[str, Any]) -> dict[str, dict]:
 
 
 def options_of(block: Mapping[str, Any]) -> list[dict]:
-    return list(block["element"].get("options") or [])
+    return _all_options(block["element"])
+
+
+def _all_options(element: Mapping[str, Any]) -> list[dict]:
+    """The element's options, those inside option groups included."""
+    grouped = [o for group in element.get("option_groups") or [] for o in group.get("options") or []]
+    return list(element.get("options") or []) + grouped
 
 
 def fill(view: Mapping[str, Any], answers: Mapping[str, Answer]) -> dict:
@@ -64,25 +70,20 @@ def _element_state(element: Mapping[str, Any], answer: Answer, *, answered: bool
 
 
 def _option(element: Mapping[str, Any], value: str) -> dict:
-    for option in element.get("options") or []:
+    for option in _all_options(element):
         if option.get("value") == value:
             return option
     raise NotOffered(f"no option {value!r} in {element.get('action_id')!r}")
 
 
 def join_form_answers(person: "Physician") -> dict[str, Answer]:
-    """The join form (block IDs of bot/flows/join_form.py) as this person fills it in."""
-    track, years = person.career_stage.split("-")
+    """The join form (its five blocks, bot/flows/join_form.JOIN_FIELDS) as this person fills it in;
+    name and time zone come from their Slack profile."""
+    roles = {"mentee": ["mentee"], "mentor": ["mentor"], "both": ["mentee", "mentor"], "none": []}[person.near_peer_role]
     return {
         "consent": ["yes"],
-        "career_stage": person.career_stage if track == "PGY" else "ATTENDING",
-        "years": None if track == "PGY" else years,
+        "career_stage": person.career_stage,
         "specialty": person.specialty,
-        "department": person.department,
-        "site": person.site,
-        "timezone": person.timezone,
         "availability": list(person.availability),
-        "lead": "yes" if person.lead_willing else "no",
-        "near_peer": person.near_peer_role,
-        "capacity": str(person.mentor_capacity),
+        "taking_part": (["lead"] if person.lead_willing else []) + roles,
     }

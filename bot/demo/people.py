@@ -29,10 +29,10 @@ SPECIALTIES = (
 )
 SITES = ("Main campus", "Main campus", "Northside", "Riverside clinic")
 TIMEZONES = ("America/New_York",) * 6 + ("America/Chicago",) * 3 + ("America/Denver",)
-# Values of the join form's availability choices (see bot/prompts/join_form.toml); every person
-# shares one evening with much of the cohort, as real programs pick an evening everyone can manage.
-COMMON_EVENINGS = ("Tue-evening", "Wed-evening", "Thu-evening")
-OTHER_TIMES = ("Mon-lunch", "Tue-lunch", "Wed-lunch", "Thu-lunch", "Fri-lunch", "Mon-evening", "Sat-morning")
+# Values of the join form's common windows (see bot/prompts/join_form.toml); most people can manage
+# weekday evenings, as real programs find, and some add other times.
+COMMON_TIMES = ("weekday-evening",) * 5 + ("weekday-lunch",)
+OTHER_TIMES = ("weekday-morning", "weekday-lunch", "weekday-evening", "weekend")
 RESIDENT_SHARE = 0.6
 DECLINE_SHARE = 0.06
 
@@ -44,9 +44,9 @@ class Physician:
     # the profile, as entered in the join form
     career_stage: str  # PGY-n or ATTENDING-n
     specialty: str
-    department: str
+    department: str  # not asked when joining; editable later in the profile form
     site: str
-    timezone: str
+    timezone: str  # their Slack profile's
     availability: tuple[str, ...]
     lead_willing: bool
     near_peer_role: str
@@ -90,7 +90,7 @@ def cohort(size: int, rng: random.Random) -> list[Physician]:
     for index, name in enumerate(names):
         stage = f"PGY-{1 + index % 3}" if index < residents else f"ATTENDING-{rng.choice((1, 2, 3, 5, 8, 12, 20))}"
         specialty, department = rng.choice(SPECIALTIES)
-        availability = tuple(sorted({rng.choice(COMMON_EVENINGS), *rng.sample(OTHER_TIMES, rng.randint(0, 2))}))
+        availability = tuple(sorted({rng.choice(COMMON_TIMES), *rng.sample(OTHER_TIMES, rng.randint(0, 2))}))
         worsening = rng.random() < 0.25
         people.append(Physician(
             user_id=f"U{index + 1:03d}DEMO",

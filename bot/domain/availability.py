@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable, Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -85,3 +86,46 @@ def describe_hour(hour_of_week: int, tz_name: str, week_of: date | None = None) 
     moment = datetime.combine(monday, time(0, 0), timezone.utc) + timedelta(hours=hour_of_week)
     local = moment.astimezone(ZoneInfo(tz_name or "UTC"))
     return f"{WEEKDAYS[local.weekday()]} {local.strftime('%H:%M')}"
+
+
+@dataclass(frozen=True)
+class Availability:
+    """One person's weekly windows in their own time zone (no windows: they said nothing, so any time)."""
+
+    windows: tuple[Window, ...]
+    timezone: str
+
+    def allows(self, start: datetime, length: timedelta) -> bool:
+        if not self.windows:
+            return True
+        local = start.astimezone(ZoneInfo(self.timezone or "UTC"))
+        end = local + length
+        for window in self.windows:
+            if window.weekday != local.weekday() or local.time() < window.start:
+                continue
+            window_end = datetime.combine(local.date() + timedelta(days=1) if window.end == time(0, 0) else local.date(),
+                                          window.end, local.tzinfo)
+            if end.replace(tzinfo=None) <= window_end.replace(tzinfo=None):
+                return True
+        return False
+
+
+def common_slots(people: Sequence[Availability], *, after: datetime, days: int = 14, count: int = 3,
+                 length: timedelta = timedelta(minutes=30), fits: Callable[[datetime], bool] = lambda _: True,
+                 day_zone: str = "UTC") -> list[datetime]:
+    """The first ``count`` whole or half hours after ``after`` (within ``days``), one a day (a day in
+    ``day_zone``), when everyone's windows hold ``length`` and ``fits`` (quiet hours, say) agrees.
+    Wall clocks are read in each person's zone at that instant, so daylight-saving changes are exact."""
+    slot = after.astimezone(timezone.utc).replace(second=0, microsecond=0)
+    slot += timedelta(minutes=(30 - slot.minute % 30) % 30)
+    end = after + timedelta(days=days)
+    chosen: list[datetime] = []
+    days_taken: set[date] = set()
+    place = ZoneInfo(day_zone or "UTC")
+    while slot < end and len(chosen) < count:
+        day = slot.astimezone(place).date()
+        if day not in days_taken and all(p.allows(slot, length) for p in people) and fits(slot):
+            chosen.append(slot)
+            days_taken.add(day)
+        slot += timedelta(minutes=30)
+    return chosen

@@ -18,6 +18,7 @@ This module is pure: it imports neither Slack nor the database.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Sequence
 
 
@@ -120,3 +121,43 @@ def resources_for(
         if deployment_emergency_number:
             chosen = replace(chosen, emergency_number=deployment_emergency_number)
     return chosen
+
+
+OTHER_CODE = "OTHER"  # a country the table does not cover: only the local emergency number and the non-urgent step
+
+
+def _zone_table_text() -> str:
+    """IANA's zone.tab (zone -> country), from the tzdata package or the system's zoneinfo."""
+    try:
+        from importlib.resources import files
+
+        return files("tzdata").joinpath("zoneinfo/zone.tab").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        pass
+    try:
+        with open("/usr/share/zoneinfo/zone.tab", encoding="utf-8") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+@lru_cache(maxsize=1)
+def _zone_countries() -> dict[str, str]:
+    countries = {}
+    for line in _zone_table_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) >= 3:
+            countries[parts[2].strip()] = parts[0].strip().upper()
+    return countries
+
+
+def country_of_timezone(tz: str | None) -> str | None:
+    """The country a Slack profile's time zone places someone in, so joining need not ask it:
+    a code of the table, :data:`OTHER_CODE` for a zone elsewhere, or None when the zone says nothing
+    (UTC, an unknown name, no zone table): the deployment's country then applies."""
+    country = _zone_countries().get((tz or "").strip())
+    if country is None:
+        return None
+    return country if country in TABLE else OTHER_CODE

@@ -138,6 +138,9 @@ class Instrument:
         raise UnknownInstrument(f"instrument {self.id!r} has no flag {flag_id!r}")
 
 
+SECONDS_PER_QUESTION = 15  # a tap on a five-point scale after reading the question, on a phone
+
+
 @dataclass(frozen=True)
 class Survey:
     """One kind of survey (baseline, follow-up, pulse): a titled list of instruments."""
@@ -146,6 +149,11 @@ class Survey:
     title: str
     minutes: int
     instruments: tuple[str, ...]
+    questions: int = 0  # items of all its instruments: what the invitation says it asks
+
+    def length_text(self) -> str:
+        """Its real length, as every invitation states it: "11 questions, about 3 minutes"."""
+        return f"{self.questions} question{'s' if self.questions != 1 else ''}, about {self.minutes} minute{'s' if self.minutes != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -354,11 +362,16 @@ def _parse_survey(survey_id: str, raw: Mapping[str, Any], instruments: Mapping[s
     minutes = raw.get("minutes")
     if not isinstance(minutes, int) or isinstance(minutes, bool) or minutes < 1:
         raise InstrumentError(f"{path}.minutes: must be a positive integer, got {minutes!r}")
+    questions = sum(len(instruments[i].items) for i in ids)
+    honest = -(-questions * SECONDS_PER_QUESTION // 60)
+    if minutes < honest:
+        raise InstrumentError(f"{path}.minutes: {questions} questions take about {honest} minutes, not {minutes}")
     return Survey(
         id=survey_id,
         title=_text(raw.get("title"), f"{path}.title", MODAL_TITLE_LIMIT),
         minutes=minutes,
         instruments=ids,
+        questions=questions,
     )
 
 

@@ -169,28 +169,25 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
     exported: dict[str, str] = {"message": posted.data.get("ts", "")}
     refused = []
     stamp = report.as_of.isoformat()
+    # (audit name, the file, what the comment says of it): the chart and both CSVs in one upload, one notification
+    uploads: list[tuple[str, dict, str]] = []
     if any(c.metric == CHART_METRIC and c.table == () and not c.suppressed for c in report.trends.cells):
         from bot.domain.charts import trend_chart  # Pillow: only reports need it
 
         chart = trend_chart(report.trends, CHART_METRIC)
-        uploaded = call(client, "files.upload_v2", channel=channel, content=chart.png, filename=f"compass-wellbeing-{stamp}.png",
-                        title=f"Wellbeing trend, {stamp}", initial_comment=render("report_sent.j2", where="chart", min_group=min_group))
-        if uploaded.ok:
-            exported["chart_file"] = _file_id(uploaded.data)
-        else:
-            refused.append(uploaded)
-    uploaded = call(client, "files.upload_v2", channel=channel, content=report_csv(report.trends),
-                    filename=f"compass-report-{stamp}.csv", title=f"Compass report, {stamp}",
-                    initial_comment=render("report_sent.j2", where="csv", min_group=min_group))
+        uploads.append(("chart_file", {"content": chart.png, "filename": f"compass-wellbeing-{stamp}.png",
+                                       "title": f"Wellbeing trend, {stamp}"}, "chart"))
+    uploads.append(("csv_file", {"content": report_csv(report.trends), "filename": f"compass-report-{stamp}.csv",
+                                 "title": f"Compass report, {stamp}"}, "csv"))
+    uploads.append(("evaluation_csv_file", {"content": evaluation_table, "filename": f"compass-evaluation-{stamp}.csv",
+                                            "title": f"Compass program evaluation, {stamp}"}, "evaluation_csv"))
+    comment = "\n".join(f"• *{file['title']}*: {render('report_sent.j2', where=where, min_group=min_group)}"
+                        for _, file, where in uploads)
+    uploaded = call(client, "files.upload_v2", channel=channel, file_uploads=[file for _, file, _ in uploads],
+                    initial_comment=comment)
     if uploaded.ok:
-        exported["csv_file"] = _file_id(uploaded.data)
-    else:
-        refused.append(uploaded)
-    uploaded = call(client, "files.upload_v2", channel=channel, content=evaluation_table,
-                    filename=f"compass-evaluation-{stamp}.csv", title=f"Compass program evaluation, {stamp}",
-                    initial_comment=render("report_sent.j2", where="evaluation_csv", min_group=min_group))
-    if uploaded.ok:
-        exported["evaluation_csv_file"] = _file_id(uploaded.data)
+        ids = [str(f.get("id") or "") for f in uploaded.data.get("files") or []]
+        exported.update({name: file_id for (name, _, _), file_id in zip(uploads, ids)})
     else:
         refused.append(uploaded)
     with session_scope(services.engine) as session:
@@ -198,11 +195,6 @@ def send_report(services: Services, client: WebClient, *, team_id: str, user_id:
                      min_group=min_group, **exported)
     publish_home(services, client, team_id=team_id, user_id=user_id)
     return refused[0].friendly if refused else render("report_sent.j2", where="reply", min_group=min_group)
-
-
-def _file_id(data: dict) -> str:
-    file = data.get("file") or next(iter(data.get("files") or []), {})
-    return str(file.get("id") or "")
 
 
 # ---------------------------------------------------------------- App Home

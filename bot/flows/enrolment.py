@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,8 @@ from sqlmodel import Session
 
 from bot.runtime.delivery import DropDelivery, post_once
 from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded, who
+from bot.domain.crisis import country_of_timezone
+from bot.domain.quiet_hours import zone
 from bot.flows.directory_changes import account_kind, remove_person
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
@@ -30,6 +33,7 @@ from storage.workspaces import ensure_workspace
 
 log = logging.getLogger(__name__)
 RESUME_KIND = "member_resume"
+PAUSE_EXAMPLE_AHEAD = timedelta(days=14)
 
 
 def register(app: App, services: Services, router: CommandRouter) -> None:
@@ -102,7 +106,7 @@ def open_join_form(services: Services, client: WebClient, team_id: str, user_id:
     if member is None or not member.timezone:
         tz = user.get("tz") or tz
     view = join_view(member=member, timezone=tz, min_group=services.settings.compass_min_group, needs_consent=needs_consent,
-                     country=services.settings.compass_country)
+                     country=services.settings.compass_country, name=_slack_name(user))
     outcome = call(client, "views.open", trigger_id=trigger_id, view=view)
     if not outcome.ok:
         reply(outcome.friendly)
@@ -115,7 +119,9 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     except ValueError:
         metadata = None
     needs_consent = bool(metadata.get("consent")) if isinstance(metadata, dict) else True
-    profile, errors = parse_join_submission((view.get("state") or {}).get("values") or {}, needs_consent=needs_consent)
+    state = (view.get("state") or {}).get("values") or {}
+    # field errors first, before any lookup
+    profile, errors = parse_join_submission(state, needs_consent=needs_consent, slack_timezone=services.settings.compass_timezone)
     if errors:
         ack(response_action="errors", errors=errors)
         return
@@ -125,6 +131,23 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
     if kind is not None:
         ack(response_action="errors", errors={"career_stage": render("user_kind.j2", kind=kind)})
         return
+    try:
+        with Session(services.engine) as session:
+            current = get_member(session, team_id=team_id, user_id=user_id)
+    except SQLAlchemyError:
+        log.exception("join form: could not read the profile of %s", user_id)
+        ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
+        return
+    # What the form did not ask keeps what is stored; the time zone comes from the Slack profile.
+    profile, errors = parse_join_submission(state, needs_consent=needs_consent, current=current,
+                                            slack_timezone=user.get("tz") or services.settings.compass_timezone,
+                                            metadata=metadata if isinstance(metadata, dict) else {})
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    if profile.country is None and not (current is not None and current.country):
+        # joining does not ask the country: the Slack profile's time zone tells it (None: the deployment's)
+        profile = replace(profile, country=country_of_timezone(profile.timezone))
     try:
         with session_scope(services.engine) as session:
             ensure_workspace(session, team_id=team_id)
@@ -136,7 +159,7 @@ def submit_join_form(services: Services, ack, body: dict, view: dict, client: We
             audit.record(session, team_id=team_id, actor_id=user_id, action="joined" if newly_enrolled else "profile_updated",
                          subject_id=user_id)
             if newly_enrolled:
-                queue_surveys_after_enrolment(session, member=member)
+                queue_surveys_after_enrolment(session, member=member, fallback_tz=services.settings.compass_timezone)
     except SQLAlchemyError:
         log.exception("join form: could not save the profile of %s", user_id)
         ack(response_action="errors", errors={"career_stage": render("errors.j2", kind="database")})
@@ -191,7 +214,7 @@ def pause(ctx: CommandContext) -> None:
     try:
         until = _parse_pause_until(ctx.args, _local_today(tz))
     except ValueError:
-        example = _local_today(tz).replace(day=1).isoformat()
+        example = (_local_today(tz) + PAUSE_EXAMPLE_AHEAD).isoformat()  # an example that would work: in the future
         ctx.reply(render("errors.j2", kind="bad_date", example=example))
         return
     _change_status(ctx.services, ctx.client, ctx.team_id, ctx.user_id, "paused", until=until, reply=ctx.reply)
@@ -252,10 +275,22 @@ FOLLOWUP_SURVEY_KIND = "survey_followup"
 FOLLOWUP_WAVES = (("6m", timedelta(days=182)), ("12m", timedelta(days=365)))
 
 
-def queue_surveys_after_enrolment(session: Session, *, member) -> None:  # noqa: ANN001
-    """The trial's time points: a baseline now, follow-ups at 6 and 12 months (delivered by the pulse flow)."""
+BASELINE_AT = time(8, 0)  # the morning after joining, in the person's own time zone
+
+
+def baseline_due(joined_at: datetime, tz_name: str | None, fallback_tz: str = "UTC") -> datetime:
+    """08:00 local on the day after joining: joining costs no second message the same day, and the
+    baseline arrives when a day starts, never at night (a DST gap is read as the wall clock after it)."""
+    place = zone(tz_name, fallback_tz)
+    day = joined_at.astimezone(place).date() + timedelta(days=1)
+    return datetime.combine(day, BASELINE_AT, tzinfo=place).astimezone(timezone.utc)
+
+
+def queue_surveys_after_enrolment(session: Session, *, member, fallback_tz: str = "UTC") -> None:  # noqa: ANN001
+    """The trial's time points: a baseline the next morning, follow-ups at 6 and 12 months (delivered by the pulse flow)."""
     key = f"survey:{member.team_id}:{member.slack_user_id}"
-    schedule.schedule(session, key=f"{key}:baseline", kind=BASELINE_SURVEY_KIND, due_at=member.consented_at,
+    schedule.schedule(session, key=f"{key}:baseline", kind=BASELINE_SURVEY_KIND,
+                      due_at=baseline_due(member.consented_at, member.timezone, fallback_tz),
                       team_id=member.team_id, subject_user_id=member.slack_user_id, payload={"wave": "baseline"})
     for wave, after in FOLLOWUP_WAVES:
         schedule.schedule(session, key=f"{key}:{wave}", kind=FOLLOWUP_SURVEY_KIND, due_at=member.consented_at + after,

@@ -15,7 +15,8 @@ from bot.slack.render import check_blocks, context_block, divider, render, secti
 from bot.runtime.services import Services
 from bot.slack.tenancy import program_key
 from bot.slack.client import call
-from storage.members import get_member, participation, status_counts, uninvited_pending
+from storage import groups as groups_store
+from storage.members import get_member, joined_count, participation, status_counts, uninvited_pending
 from storage.models import Member
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,9 @@ def _button(text: str, action_id: str, *, style: str | None = None, value: str =
 def home_blocks(services: Services, session: Session, *, member: Member | None, team_id: str, user_id: str) -> list[dict]:
     status = member.status if member else "none"
     until = member.paused_until.isoformat() if member and member.paused_until else None
-    blocks: list = section_blocks(render("home.j2", status=status, until=until, next_steps=[]))
+    # What comes next for this person as things stand: not "when your group forms" once it has.
+    in_group = member is not None and groups_store.group_of_member(session, team_id=team_id, user_id=user_id) is not None
+    blocks: list = section_blocks(render("home.j2", status=status, until=until, in_group=in_group))
     if status in ("none", "invited", "left"):
         blocks.append(ActionsBlock(block_id="home_join", elements=[_button("Join Compass", "join_open", style="primary")]))
     elif status == "active":
@@ -124,10 +127,12 @@ def home_blocks(services: Services, session: Session, *, member: Member | None, 
 def admin_blocks(session: Session, *, team_id: str) -> list:
     counts = status_counts(session, team_id=team_id)
     consented, invited = participation(session, team_id=team_id)
-    share = f"{consented / invited:.0%} of invited" if invited else "no roster yet"
+    # Joined counts everyone who joined, with /compass join or from a roster invitation, so it agrees with
+    # Active + Paused + Left; the share is of those the roster invited.
+    share = f"{consented} of {invited} invited, {consented / invited:.0%}" if invited else "no roster imported"
     summary = {
         "invited_total": invited,
-        "consented": consented,
+        "consented": joined_count(session, team_id=team_id),
         "active": counts["active"],
         "paused": counts["paused"],
         "left": counts["left"],

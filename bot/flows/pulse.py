@@ -50,6 +50,7 @@ from bot.domain.instruments import default_catalogue
 from bot.slack.render import reader_time, check_blocks, fallback_text, render, section_blocks
 from bot.domain.group_series import local_text
 from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
+from bot.flows.survey_timing import after_nearby_session
 from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.slack.client import call
@@ -60,14 +61,13 @@ from bot.slack.survey_forms import (
     block_id,
     build_survey_modal,
     crisis_message_blocks,
-    crisis_message_text,
     invitation_blocks,
     parse_submission,
     score_feedback_blocks,
     score_feedback_text,
 )
 from storage import schedule
-from bot.flows.pulse_home import SURVEY_OF_KIND, _minutes, default_survey, home_section  # noqa: F401 - home_section: the Home hook
+from bot.flows.pulse_home import SURVEY_OF_KIND, _length, default_survey, home_section  # noqa: F401 - home_section: the Home hook
 from storage import groups as groups_store
 from storage import surveys as store
 from storage.db import session_scope, utcnow
@@ -85,7 +85,9 @@ FEEDBACK_KIND = "survey_feedback"
 
 WAVES = {"baseline": ("baseline", "baseline"), "6m": ("followup", "follow_up"), "12m": ("followup", "follow_up")}
 
-REMIND_AFTER = timedelta(days=2)
+# Halfway through the two weeks a long check-in stays open: the nudge lands in another week than the
+# check-in itself (a physician's busiest week is the one they join in).
+REMIND_AFTER = timedelta(days=7)
 OPEN_FOR = {"pulse": timedelta(days=5), "baseline": timedelta(days=14), "followup": timedelta(days=14)}
 WAVE_WINDOW = timedelta(days=60)  # a 6- or 12-month answer later than this no longer measures that time point
 PAUSED_RECHECK = timedelta(days=7)
@@ -254,6 +256,15 @@ def deliver_wave_survey(services: Services, client: WebClient, action: Scheduled
         raise DropDelivery("held until the end of the person's quiet hours")
     instruments = default_catalogue().survey(survey_kind).instruments
     deferred_to: datetime | None = None
+    if kind == "followup" and not payload.get("moved"):
+        with session_scope(services.engine) as session:
+            later = after_nearby_session(session, team_id=team_id, user_id=user_id, now=utcnow())
+            if later is not None:
+                schedule.schedule(session, key=f"{action.key}:after-session", kind=action.kind, due_at=later, team_id=team_id,
+                                  subject_user_id=user_id, payload={**payload, "moved": True,
+                                                                    "first_due": payload.get("first_due") or action.due_at.isoformat()})
+        if later is not None:
+            raise DropDelivery(f"not in a session week; asking on {later.date().isoformat()}")
     with session_scope(services.engine) as session:
         member = store.lock_person(session, team_id=team_id, user_id=user_id)
         if member is not None and member.status == "paused":
@@ -338,7 +349,7 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
         raise DropDelivery("not active now")
     if not awake_recipients(services, action, payload, [survey.slack_user_id]):
         raise DropDelivery("held until the end of the person's quiet hours")
-    text = render("pulse_reminder.j2", minutes=_minutes(survey))
+    text = render("pulse_reminder.j2", length=_length(survey))
     button = ButtonElement(text="Start check-in", action_id=OPEN_SURVEY_ACTION_ID, value=str(survey.id), style="primary")
     blocks = check_blocks([*section_blocks(text), ActionsBlock(elements=[button])])
     posted = post_once(client, action, channel=survey.slack_user_id, text=fallback_text(text), blocks=blocks)
@@ -399,7 +410,7 @@ def open_survey_modal(services: Services, client: WebClient, body: dict, tell: C
 
 def survey_view(services: Services, survey: Survey) -> View:
     definition = default_survey(survey)
-    intro = render("survey_intro.j2", minutes=definition.minutes, min_group=services.settings.compass_min_group)
+    intro = render("survey_intro.j2", length=definition.length_text(), min_group=services.settings.compass_min_group)
     return build_survey_modal(store.instruments_of(survey), title=definition.title, intro=intro,
                               private_metadata=json.dumps({"survey_id": survey.id}))
 
@@ -474,19 +485,19 @@ def submit_survey(services: Services, ack, body: dict, view: dict, client: WebCl
 
 def send_feedback(services: Services, client: WebClient, *, survey_id: int, team_id: str, user_id: str,
                   scores: Sequence[Score], messages: Sequence[dict] = ()) -> dict | None:
-    """The crisis message first when a cut-off is crossed, then the scores; both only to the person.
+    """The scores, and the crisis message above them when a cut-off is crossed; only to the person.
 
-    The scores are shown by updating the check-in's own DM (the last of ``messages``), so they
-    cost no new notification; they are posted when that edit fails or a crisis message went first. Returns the message
-    updated, if any. If Slack fails, the clock sends whatever did not go out (``survey_feedback``);
-    the posts carry keys so a retry never sends one twice.
+    Both are shown by updating the check-in's own DM (the last of ``messages``), the message the person
+    just tapped and returns to from the modal, so they cost no new notification; the crisis resources
+    come first, the scores below them. They are posted as a DM when that edit fails (a crisis DM's
+    notification reads only "Your check-in"). Returns the message updated, if any. If Slack fails, the
+    clock sends whatever did not go out (``survey_feedback``); the posts carry keys so a retry never
+    sends one twice.
     """
     parts = feedback_parts(services, survey_id=survey_id, team_id=team_id, user_id=user_id, scores=scores)
     undelivered, shown_in = False, None
-    # After the crisis message the scores follow it, below it, as before; otherwise they go in place.
-    in_place = bool(messages) and not any(key.endswith(":resources") for key, _, _ in parts)
     for key, text, blocks in parts:
-        if key.endswith(":scores") and in_place and _show_in_place(client, messages[-1], text, blocks):
+        if messages and _show_in_place(client, messages[-1], text, blocks):
             shown_in = messages[-1]
             continue
         try:
@@ -517,13 +528,6 @@ def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id:
     """(metadata key, text, blocks) of each private message after a survey, in sending order."""
     settings = services.settings
     parts = []
-    if needs_crisis_message(scores):
-        with Session(services.engine) as session:
-            member = get_member(session, team_id=team_id, user_id=user_id)
-        resources = settings.crisis_for(member.country if member else None)
-        text = crisis_message_text(resources.lines(), emergency_number=resources.emergency_number)
-        blocks = crisis_message_blocks(resources.lines(), emergency_number=resources.emergency_number)
-        parts.append((f"{feedback_key(survey_id)}:resources", fallback_text(text), blocks))
     with Session(services.engine) as session:
         baselines = _baseline_scores(session, team_id=team_id, user_id=user_id, survey_id=survey_id)
         sds = {
@@ -533,7 +537,16 @@ def feedback_parts(services: Services, *, survey_id: int, team_id: str, user_id:
                                                                                 instrument=result.instrument_id))) is not None
         }
     blocks = score_feedback_blocks(scores, baselines, min_group=settings.compass_min_group, sds=sds)
-    if blocks:
+    if needs_crisis_message(scores):
+        with Session(services.engine) as session:
+            member = get_member(session, team_id=team_id, user_id=user_id)
+        resources = settings.crisis_for(member.country if member else None)
+        crisis = crisis_message_blocks(resources.lines(), emergency_number=resources.emergency_number)
+        # One message: the resources, then the scores. Its notification (a lock screen, a banner) says no more
+        # than any check-in's would.
+        parts.append((f"{feedback_key(survey_id)}:resources", render("crisis_notification.j2"),
+                      check_blocks([*crisis, *blocks], surface="message")))
+    elif blocks:
         text = score_feedback_text(scores, baselines, min_group=settings.compass_min_group, sds=sds)
         parts.append((f"{feedback_key(survey_id)}:scores", fallback_text(text), blocks))
     return parts

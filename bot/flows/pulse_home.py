@@ -20,11 +20,12 @@ SPARK = "▁▂▃▄▅▆▇█"
 SURVEY_OF_KIND = {"baseline": "baseline", "followup": "follow_up", "pulse": "pulse"}
 
 
-def _minutes(survey: Survey) -> int:
+def _length(survey: Survey) -> str:
+    """"7 questions, about 2 minutes" (empty for a survey whose definition is gone)."""
     try:
-        return default_survey(survey).minutes
+        return default_survey(survey).length_text()
     except UnknownInstrument:
-        return 1
+        return ""
 
 
 def default_survey(survey: Survey) -> SurveyDefinition:
@@ -71,7 +72,7 @@ def home_section(services: Services, session: Session, *, member: Member) -> lis
         ))
     if survey is None and not lines:
         return []
-    open_info = {"minutes": _minutes(survey)} if survey is not None else None
+    open_info = {"length": _length(survey)} if survey is not None else None
     blocks: list = section_blocks(render("pulse_home.j2", open_survey=open_info, lines=lines))
     if survey is not None:
         blocks.append(ActionsBlock(block_id="home_checkin", elements=[

@@ -26,6 +26,36 @@ def deferred_key(action: ScheduledAction, user_id: str) -> str:
     return f"{action.key}:quiet:{user_id}"
 
 
+def is_deferred_copy(payload: dict) -> bool:
+    """A one-person copy made by :func:`awake_recipients`: it only DMs; what the original did besides
+    (scheduling what comes next) is already done."""
+    return bool(payload.get(ONLY_USER))
+
+
+def held_for_everyone(services: Services, action: ScheduledAction, payload: dict, user_ids: Iterable[str]) -> bool:
+    """For one message that several people read together (a group DM): when it is anyone's quiet hours,
+    schedule the whole delivery again (key ``<action key>:quiet``) for when the last of them is awake,
+    and return True. A retry finds the copy and is held too."""
+    key = f"{action.key}:quiet"
+    now = utcnow()
+    with session_scope(services.engine) as session:
+        if schedule.get(session, key=key) is not None:
+            return True
+        latest = None
+        for user_id in dict.fromkeys(user_ids):
+            member = get_member(session, team_id=action.team_id, user_id=user_id) if action.team_id else None
+            hours = QuietHours.parse(member.quiet_start, member.quiet_end) if member is not None else QuietHours()
+            until = quiet_until(now, member.timezone if member is not None else None, hours,
+                                fallback_tz=services.settings.compass_timezone)
+            if until is not None and (latest is None or until > latest):
+                latest = until
+        if latest is None:
+            return False
+        schedule.schedule(session, key=key, kind=action.kind, due_at=latest, team_id=action.team_id,
+                          subject_user_id=action.subject_user_id, payload=payload)
+        return True
+
+
 def awake_recipients(services: Services, action: ScheduledAction, payload: dict, user_ids: Iterable[str], *,
                      deferred_kind: str | None = None) -> list[str]:
     """The people among ``user_ids`` to DM now (the copy's one person, if this is a deferred copy).

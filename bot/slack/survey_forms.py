@@ -89,7 +89,7 @@ def survey_modal(
     """The modal for a survey defined in instruments.toml (baseline, follow_up, pulse)."""
     catalogue = catalogue or default_catalogue()
     survey = catalogue.survey(survey_id)
-    intro = render("survey_intro.j2", minutes=survey.minutes, min_group=min_group)
+    intro = render("survey_intro.j2", length=survey.length_text(), min_group=min_group)
     return build_survey_modal(
         survey.instruments,
         title=survey.title,
@@ -108,7 +108,7 @@ def invitation_blocks(
 ) -> tuple[str, list[dict]]:
     """The DM inviting someone to a survey: (fallback text, blocks) with one button opening the modal."""
     survey = (catalogue or default_catalogue()).survey(survey_id)
-    text = render("survey_invite.j2", survey_id=survey.id, minutes=survey.minutes, min_group=min_group)
+    text = render("survey_invite.j2", survey_id=survey.id, length=survey.length_text(), min_group=min_group)
     button = ButtonElement(
         text=PlainTextObject(text="Start check-in"),
         action_id=OPEN_SURVEY_ACTION_ID,
@@ -132,9 +132,7 @@ def after_session_blocks(
     records the attendance and opens the check-in; "I couldn't make it" records only that."""
     catalogue = catalogue or default_catalogue()
     survey = catalogue.survey("pulse")
-    questions = sum(len(catalogue.instrument(i).items) for i in survey.instruments)
-    text = render("survey_invite.j2", survey_id="after_session", minutes=survey.minutes, min_group=min_group,
-                  questions=questions)
+    text = render("survey_invite.j2", survey_id="after_session", length=survey.length_text(), min_group=min_group)
     buttons = [
         ButtonElement(text=PlainTextObject(text="I was there · check in"), action_id=OPEN_SURVEY_ACTION_ID,
                       value=f"{survey_id}:{session_id}", style="primary"),
@@ -228,6 +226,7 @@ class FeedbackLine:
     baseline: int | None
     verdict: str  # baseline, same, reliable_better, reliable_worse, normal_variation, higher, lower
     distance: int  # |difference| for single items
+    higher_is_better: bool = True  # said beside every score: "1 out of 5 (lower is better)"
 
 
 def feedback_lines(
@@ -250,12 +249,14 @@ def feedback_lines(
             continue
         baseline = baselines.get(result.instrument_id)
         if baseline is None:
-            lines.append(FeedbackLine(instrument.title, result.value, instrument.maximum, None, "baseline", 0))
+            lines.append(FeedbackLine(instrument.title, result.value, instrument.maximum, None, "baseline", 0,
+                                      instrument.higher_is_better))
             continue
         delta = change(baseline, result, (sds or {}).get(result.instrument_id), catalogue=catalogue)
         lines.append(
             FeedbackLine(
-                instrument.title, result.value, instrument.maximum, baseline.value, _verdict(delta), abs(delta.difference)
+                instrument.title, result.value, instrument.maximum, baseline.value, _verdict(delta), abs(delta.difference),
+                instrument.higher_is_better,
             )
         )
     return lines

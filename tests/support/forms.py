@@ -1,4 +1,9 @@
-"""State values of the join modal, as Slack sends them in a view_submission."""
+"""State values of the join modal, as Slack sends them in a view_submission.
+
+By default the five fields of joining (bot/flows/join_form.JOIN_FIELDS); ``edit=True`` adds those
+that only the profile form ("Edit my profile") shows: name, department, site, time zone, country
+and mentoring capacity.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,15 @@ def join_values(
     *,
     consent: bool | None = True,
     stage: str | None = "PGY-2",
-    years: str | None = None,
     specialty: str = "Internal Medicine",
+    availability: tuple[str, ...] = ("weekday-evening", "weekday-lunch"),
+    lead: bool = True,
+    role: str = "mentee",
+    edit: bool = False,
+    name: str = "Ana Ruiz",
     department: str = "Medicine",
     site: str = "Main campus",
     timezone: str = "America/Chicago",
-    availability: tuple[str, ...] = ("Tue-evening", "Thu-lunch"),
-    lead: str | None = "yes",
-    role: str | None = "mentee",
     capacity: str = "1",
     country: str | None = None,
 ) -> dict:
@@ -26,13 +32,14 @@ def join_values(
     if consent is not None:
         values["consent"] = {"value": {"type": "checkboxes", "selected_options": [_selected("yes")] if consent else []}}
     values["career_stage"] = {"value": {"type": "static_select", "selected_option": _selected(stage) if stage else None}}
-    values["years"] = {"value": {"type": "number_input", "value": years}}
-    for name, text in (("specialty", specialty), ("department", department), ("site", site), ("timezone", timezone)):
-        values[name] = {"value": {"type": "plain_text_input", "value": text}}
-    values["availability"] = {"value": {"type": "multi_static_select", "selected_options": [_selected(a) for a in availability]}}
-    values["lead"] = {"value": {"type": "radio_buttons", "selected_option": _selected(lead) if lead else None}}
-    values["near_peer"] = {"value": {"type": "radio_buttons", "selected_option": _selected(role) if role else None}}
-    values["capacity"] = {"value": {"type": "static_select", "selected_option": _selected(capacity)}}
+    values["specialty"] = {"value": {"type": "plain_text_input", "value": specialty}}
+    values["availability"] = {"value": {"type": "checkboxes", "selected_options": [_selected(a) for a in availability]}}
+    ticked = (["lead"] if lead else []) + {"both": ["mentee", "mentor"], "none": []}.get(role, [role])
+    values["taking_part"] = {"value": {"type": "checkboxes", "selected_options": [_selected(t) for t in ticked]}}
+    if edit:
+        for field, text in (("name", name), ("department", department), ("site", site), ("timezone", timezone)):
+            values[field] = {"value": {"type": "plain_text_input", "value": text}}
+        values["capacity"] = {"value": {"type": "static_select", "selected_option": _selected(capacity)}}
     if country is not None:
         values["country"] = {"value": {"type": "static_select", "selected_option": _selected(country)}}
     return values

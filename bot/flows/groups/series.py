@@ -21,7 +21,7 @@ from storage import groups as store
 from storage.db import session_scope, utcnow
 from storage.models import Group, GroupSession
 
-MIN_NOTICE = timedelta(days=2)  # a new series starts at least this far ahead, so reminders can go out
+MIN_NOTICE = timedelta(days=7)  # a new series starts a week ahead at least: not in the joining week's crowd of DMs
 
 
 def holiday_calendar(services: Services) -> tuple[str | None, str | None]:

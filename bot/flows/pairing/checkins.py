@@ -25,6 +25,7 @@ from bot.flows.pairing.scheduling import (
     schedule_checkin,
 )
 from bot.runtime.delivery import HISTORY_WINDOW, METADATA_EVENT, DeliveryFailed, DropDelivery, RetryLater, ensure_ok, find_delivered
+from bot.runtime.quiet import ONLY_USER, awake_recipients, is_deferred_copy
 from bot.runtime.services import Services
 from bot.slack.client import call
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
@@ -105,6 +106,13 @@ def deliver_checkin(services: Services, client: WebClient, action: ScheduledActi
     pair, members = load_pair_and_members(services, action, payload)
     if pair.status != "active":
         raise DropDelivery(f"the pairing is {pair.status}")
+    if is_deferred_copy(payload):  # the original scheduled what comes next; this copy only asks its one person
+        recipients = [u for u in awake_recipients(services, action, payload, [payload[ONLY_USER]])
+                      if u in members and members[u].status == "active"]
+        fanout = dm_each(client, action, {user_id: checkin_message(pair, user_id, number) for user_id in recipients})
+        record_sent(services, pair, fanout.reached, number)
+        fanout.settle()
+        return
     now = utcnow()
     with session_scope(services.engine) as session:
         stored = store.get_pair(session, pair_id=pair.id)
@@ -123,8 +131,11 @@ def deliver_checkin(services: Services, client: WebClient, action: ScheduledActi
             schedule.schedule(session, key=reminder_key(pair.id, number), kind=REMINDER_KIND,
                               due_at=action.due_at + REMINDER_AFTER, team_id=pair.team_id,
                               subject_user_id=pair.mentee_id, payload=pair_payload(pair, number=number))
-    # Someone on a break (paused in Compass) gets no check-in, and none is counted against them.
-    recipients = [u for u in (pair.mentee_id, pair.mentor_id) if members[u].status == "active"]
+    # Someone on a break (paused in Compass) gets no check-in, and none is counted against them; someone in
+    # their quiet hours gets it when they end. (Moving check-ins away from sessions, as follow-ups are, piled a
+    # mentor's staggered check-ins and nudges onto one moment in the demo's record: they keep their cadence.)
+    active = [u for u in (pair.mentee_id, pair.mentor_id) if members[u].status == "active"]
+    recipients = awake_recipients(services, action, payload, active)
     fanout = dm_each(client, action, {user_id: checkin_message(pair, user_id, number) for user_id in recipients})
     record_sent(services, pair, fanout.reached, number)
     fanout.settle()
@@ -143,7 +154,8 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
         raise DropDelivery(f"the pairing is {pair.status}")
     if pair.met:
         raise DropDelivery("the pair has met")
-    recipients = [u for u in (pair.mentee_id, pair.mentor_id) if u in members and members[u].status == "active"]
+    active = [u for u in (pair.mentee_id, pair.mentor_id) if u in members and members[u].status == "active"]
+    recipients = awake_recipients(services, action, payload, active)
     messages = {}
     for user_id in recipients:
         text = render("pair_reminder.j2", role=role_in(pair, user_id), partner=partner_of(pair, user_id))

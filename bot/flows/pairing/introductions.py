@@ -11,7 +11,9 @@ from bot.flows.directory_changes import weed_out
 from bot.flows.home import publish_home
 from bot.flows.pairing.pair_members import load_pair_and_members
 from bot.flows.pairing.pausing_and_ending import end_if_someone_left
+from bot.flows.pairing.suggest_times import suggest_button
 from bot.runtime.delivery import DeliveryFailed, DropDelivery, ensure_ok, post_once
+from bot.runtime.quiet import awake_recipients, held_for_everyone
 from bot.runtime.services import Services
 from bot.slack.client import call
 from bot.slack.render import check_blocks, fallback_text, render, render_sections, section_blocks
@@ -46,11 +48,15 @@ def deliver_intro(services: Services, client: WebClient, action: ScheduledAction
         ended = stored is not None and end_if_someone_left(session, pair=stored, members=members, now=utcnow())
     if ended:
         raise DropDelivery("someone in the pair left Compass; the pairing ended")
+    # One message both read: it waits until neither is in their quiet hours.
+    if held_for_everyone(services, action, payload, (pair.mentee_id, pair.mentor_id)):
+        raise DropDelivery("held until the end of the pair's quiet hours")
     opened = ensure_ok(call(client, "conversations.open", users=f"{pair.mentee_id},{pair.mentor_id}"), "conversations.open")
     channel_id = opened["channel"]["id"]
     parts = render_sections("pair_intro.j2", mentee=pair.mentee_id, mentor=pair.mentor_id, reasons=store.reasons_of(pair),
                             mentee_about=about(members[pair.mentee_id]), mentor_about=about(members[pair.mentor_id]))
-    blocks = [block for part in parts for block in section_blocks(part)]
+    blocks = [block for part in parts[:1] for block in section_blocks(part)] + [suggest_button(pair.id)]
+    blocks += [block for part in parts[1:] for block in section_blocks(part)]
     post_once(client, action, channel=channel_id, text=fallback_text(parts[0]), blocks=check_blocks(blocks))
     with session_scope(services.engine) as session:
         stored = store.get_pair(session, pair_id=pair.id)
@@ -69,6 +75,8 @@ def deliver_unmatched(services: Services, client: WebClient, action: ScheduledAc
         member = get_member(session, team_id=action.team_id, user_id=user_id)
     if member is None or member.status != "active":
         raise DropDelivery("the person is not active in Compass")
+    if not awake_recipients(services, action, payload, [user_id]):
+        raise DropDelivery("held until the end of the person's quiet hours")
     text = render("pair_unmatched.j2", role=payload.get("role", "mentee"), code=payload.get("code", ""),
                   reason=payload.get("reason", ""))
     post_once(client, action, channel=user_id, text=fallback_text(text), blocks=check_blocks(section_blocks(text)))

@@ -3,12 +3,15 @@ matched and the first check-ins go on the schedule."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from bot.domain.matching import ZERO_CAPACITY
 from bot.flows.pairing.pair_members import display_names
 from bot.flows.pairing.preview import describe_violations, rules_of, violations_in
 from bot.flows.pairing.scheduling import (
+    CHECKIN_EVERY,
     FIRST_CHECKIN_AFTER,
     INTRO_KIND,
     UNMATCHED_KIND,
@@ -23,6 +26,9 @@ from storage import audit, schedule
 from storage import pairing as store
 from storage.db import session_scope, utcnow
 
+CHECKIN_STAGGER = timedelta(weeks=2)  # a check-in's nudge comes a week later: the next pair's check-in a week after that
+CHECKIN_EVERY_WEEKS = CHECKIN_EVERY // CHECKIN_STAGGER
+
 
 @dataclass
 class PublishOutcome:
@@ -35,6 +41,12 @@ class PublishOutcome:
     def message(self) -> str:
         return render("pair_admin.j2", kind=self.status, number=self.number, pairs=self.pairs, unmatched=self.unmatched,
                       problems=self.problems)
+
+
+def stagger(*earlier_pairs: int) -> timedelta:
+    """How much later a pair's check-ins run when someone in it already has ``earlier_pairs`` in this round:
+    a mentor of two hears about one pairing every other week, not both in the same minute."""
+    return CHECKIN_STAGGER * (max(earlier_pairs, default=0) % CHECKIN_EVERY_WEEKS)
 
 
 def publish_round(services: Services, *, team_id: str, round_id: int, actor_id: str) -> PublishOutcome:
@@ -59,12 +71,15 @@ def publish_round(services: Services, *, team_id: str, round_id: int, actor_id: 
             return PublishOutcome("refused", number=round_.number, problems=describe_violations(violations, names))
         if not store.claim_for_publishing(session, round_=round_, now=now):
             return PublishOutcome("gone")
+        pairs_of: Counter[str] = Counter()
         for entry in preview["pairs"]:
             pair = store.create_pair(session, round_=round_, mentee_id=entry["mentee"], mentor_id=entry["mentor"],
                                      score=float(entry.get("score") or 0), reasons=entry.get("reasons") or [], now=now)
             schedule.schedule(session, key=intro_key(pair.id), kind=INTRO_KIND, due_at=now, team_id=team_id,
                               subject_user_id=pair.mentee_id, payload=pair_payload(pair))
-            schedule_checkin(session, pair=pair, number=1, due=now + FIRST_CHECKIN_AFTER)
+            schedule_checkin(session, pair=pair, number=1,
+                             due=now + FIRST_CHECKIN_AFTER + stagger(pairs_of[pair.mentee_id], pairs_of[pair.mentor_id]))
+            pairs_of.update((pair.mentee_id, pair.mentor_id))
         told = [entry for entry in preview["unmatched"] if entry.get("code") != ZERO_CAPACITY]  # ZERO_CAPACITY: offered no places
         for entry in told:
             schedule.schedule(session, key=unmatched_key(round_.id, entry["user"]), kind=UNMATCHED_KIND, due_at=now,

@@ -30,6 +30,7 @@ from bot.flows.pairing.member_home import ACTION_RESUME, on_resume_button
 from bot.flows.pairing.pausing_and_ending import ACTION_END, deliver_note, end_from_button
 from bot.flows.pairing.scheduling import CHECKIN_KIND, INTRO_KIND, NOTE_KIND, REMINDER_KIND, UNMATCHED_KIND
 from bot.flows.pairing.slash_command import pair_command
+from bot.flows.pairing.suggest_times import ACTION_POST, ACTION_SUGGEST, on_post, on_suggest
 from bot.runtime.services import Services
 
 DELIVERIES = {
@@ -76,6 +77,8 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
         app.action(action_id)(from_message(
             lambda s, c, b, r, answer=answer: answer_checkin(s, c, b, answer, r), f"check-in {answer}"))
     app.action(re.compile(rf"^{ACTION_END}_\d+$"))(from_message(end_from_button, "end pairing"))
+    app.action(ACTION_SUGGEST)(from_message(on_suggest, "suggest times"))
+    app.action(ACTION_POST)(from_message(on_post, "post a suggested time"))
 
     @app.view(VIEW_SWAP)
     def on_swap_submit(ack, body, view, client):  # noqa: ANN001
