@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from bot.cli import build_parser, main
 from storage.models import AuditEntry, Member
 from tests.conftest import ADMIN_ID, TEAM_ID
+from tests.support.clock import frozen
 from tests.support.forms import join_values
 from tests.support.waiting import eventually
 
@@ -146,6 +147,13 @@ def members(engine) -> dict[str, Member]:  # noqa: ANN001
 def test_roster_import_invites_everyone_once(cli_env, engine, services, standin, capsys):
     from bot.runtime.clock import Clock
 
+    with frozen("2026-03-03 15:00"):  # 09:00 in Chicago, the roster's zone
+        invite_everyone_once(cli_env, engine, services, standin, capsys)
+
+
+def invite_everyone_once(cli_env, engine, services, standin, capsys):  # noqa: ANN001
+    from bot.runtime.clock import Clock
+
     roster = cli_env / "roster.csv"
     roster.write_text(GOOD_ROSTER)
     assert main(["roster", "import", str(roster)]) == 0
@@ -176,7 +184,8 @@ def test_invited_person_joins_from_the_invitation_button(cli_env, engine, servic
 
     (cli_env / "roster.csv").write_text(GOOD_ROSTER)
     assert main(["roster", "import", str(cli_env / "roster.csv")]) == 0
-    Clock(services).tick()
+    with frozen("2026-03-03 15:00"):  # 09:00 in Chicago
+        Clock(services).tick()
     slack.action("U0ANA", "join_open", "join", channel_id=standin.dm_channel("U0ANA"))
     view = eventually(lambda: standin.calls_to("views.open"))[-1].args["view"]
     assert "consent" in [b.get("block_id") for b in view["blocks"]]
@@ -190,6 +199,26 @@ def test_invited_person_joins_from_the_invitation_button(cli_env, engine, servic
     slack.event({"type": "app_home_opened", "user": ADMIN_ID, "tab": "home", "channel": "D0ADM"})
     home = json.dumps(eventually(lambda: standin.home_view(ADMIN_ID)))
     assert "Joined: 1 (1 of 2 invited, 50%)" in home
+
+
+def test_an_invitation_waits_for_the_morning_in_the_invitees_zone(cli_env, engine, services, standin):
+    from bot.runtime.clock import Clock
+
+    (cli_env / "roster.csv").write_text(GOOD_ROSTER)
+    with frozen("2026-03-03 05:00"):  # 23:00 in Chicago: quiet hours
+        assert main(["roster", "import", str(cli_env / "roster.csv")]) == 0
+        Clock(services).tick()
+        Clock(services).tick()  # a second look finds the held copy and sends nothing
+        assert standin.dm_messages("U0ANA") == []
+    with frozen("2026-03-03 13:29"):  # 07:29 there
+        Clock(services).tick()
+        assert standin.dm_messages("U0ANA") == []
+    with frozen("2026-03-03 13:31"):  # 07:31 there
+        Clock(services).tick()
+        assert len(eventually(lambda: standin.dm_messages("U0ANA"))) == 1
+        Clock(services).tick()
+    assert len(standin.dm_messages("U0ANA")) == 1
+    assert members(engine)["U0ANA"].invitation_sent_at is not None
 
 
 def test_a_bad_roster_imports_nothing_and_lists_every_error(cli_env, engine, capsys):

@@ -22,6 +22,7 @@ from bot.flows.directory_changes import account_kind, remove_person
 from bot.flows.home import publish_home
 from bot.flows.join_form import CALLBACK_ID, join_view, parse_join_submission
 from bot.slack.render import check_blocks, fallback_text, render, section_blocks
+from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
 from bot.slack.client import call
 from bot.slack.user_kinds import ineligible_kind
@@ -317,6 +318,8 @@ def deliver_invitation(services: Services, client: WebClient, action, payload: d
     if account_kind(client, member.slack_user_id) is not None:
         remove_person(services, client, team_id=action.team_id, user_id=member.slack_user_id)
         raise DropDelivery("the person is not a full member of the workspace")
+    if not awake_recipients(services, action, payload, [member.slack_user_id]):
+        return  # held in a copy of its own until the morning in the person's time zone
     text = render("invitation.j2", name=member.display_name or "there", inviter="Your wellbeing team")
     blocks = section_blocks(text)
     blocks.append(ActionsBlock(block_id="invitation", elements=[
