@@ -183,9 +183,10 @@ def test_invited_person_joins_from_the_invitation_button(cli_env, engine, servic
     from bot.runtime.clock import Clock
 
     (cli_env / "roster.csv").write_text(GOOD_ROSTER)
-    assert main(["roster", "import", str(cli_env / "roster.csv")]) == 0
     with frozen("2026-03-03 15:00"):  # 09:00 in Chicago
+        assert main(["roster", "import", str(cli_env / "roster.csv")]) == 0
         Clock(services).tick()
+    assert len(standin.dm_messages("U0ANA")) == 1
     slack.action("U0ANA", "join_open", "join", channel_id=standin.dm_channel("U0ANA"))
     view = eventually(lambda: standin.calls_to("views.open"))[-1].args["view"]
     assert "consent" in [b.get("block_id") for b in view["blocks"]]

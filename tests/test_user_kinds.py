@@ -105,9 +105,10 @@ def test_roster_import_flags_guests_bots_and_deactivated_people_by_line(cli_env,
 def test_an_invited_person_who_became_a_guest_gets_no_invitation(cli_env, engine, services, standin, capsys):
     roster = cli_env / "roster.csv"
     roster.write_text(GOOD_ROSTER)
-    assert main(["roster", "import", str(roster)]) == 0
-    standin.change_user("U0BEN", is_restricted=True)
-    Clock(services).tick()
+    with frozen("2026-03-03 15:00"):  # 09:00 in Chicago: invitations wait for the morning
+        assert main(["roster", "import", str(roster)]) == 0
+        standin.change_user("U0BEN", is_restricted=True)
+        Clock(services).tick()
     assert standin.dm_messages("U0BEN") == [] and len(standin.dm_messages("U0ANA")) == 1
     assert member(engine, "U0BEN").status == "left"
 

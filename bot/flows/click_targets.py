@@ -47,10 +47,18 @@ def is_own_post(client: WebClient, *, channel: str, ts: str, key_prefix: str, dm
     found = call(client, "conversations.history", channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1,
                  include_all_metadata=True)
     messages = (found.data or {}).get("messages") or [] if found.ok else []
+    another_of_ours = False
     for message in messages:
         metadata = message.get("metadata") or {}
         key = str((metadata.get("event_payload") or {}).get("key") or "")
-        if message.get("ts") == ts and metadata.get("event_type") == METADATA_EVENT and key.startswith(key_prefix):
-            return True
-    log.warning("a click named a message that is not the bot's post for %s; not updating it", key_prefix)
+        if message.get("ts") == ts and metadata.get("event_type") == METADATA_EVENT:
+            if key.startswith(key_prefix):
+                return True
+            another_of_ours = True
+    if another_of_ours:
+        # A button about one row on the bot's message for another (the next session's RSVP in the message
+        # after a session): an ordinary click, answered privately; the message stays as it is.
+        log.debug("a click on the bot's post for another row than %s; answering privately", key_prefix)
+    else:
+        log.warning("a click named a message that is not the bot's post for %s; not updating it", key_prefix)
     return False
