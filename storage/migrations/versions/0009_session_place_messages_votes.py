@@ -1,6 +1,6 @@
 """where a group meets, the messages sent about each session, and votes on the meeting time
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-07
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0010'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
