@@ -679,7 +679,7 @@ def view_submissions(draw, callback_ids: list) -> dict:  # noqa: ANN001
     if isinstance(view_, dict) and view_.get("callback_id") == JOIN:
         state = view_.get("state")
         if isinstance(state, dict) and isinstance(state.get("values"), dict):
-            state["values"]["timezone"] = {"value": {"type": "plain_text_input", "value": draw(BAD_ZONES)}}
+            state["values"]["timezone"] = {"value": {"type": "static_select", "selected_option": {"value": draw(BAD_ZONES)}}}
     return payload
 
 
@@ -1034,7 +1034,7 @@ def test_a_join_form_whose_metadata_is_not_an_object_gets_field_errors(target, m
 def test_a_join_form_with_answers_of_the_wrong_shape_gets_field_errors(target):
     # _value() assumed every level was a dict; ZoneInfo() raises OSError for a long name; "²".isdigit() is True.
     values = {"consent": {"value": "yes"}, "career_stage": {"value": {"selected_option": "PGY-1"}},
-              "years": {"value": {"value": "²"}}, "timezone": {"value": {"value": "x" * 300}},
+              "years": {"value": {"value": "²"}}, "timezone": {"value": {"selected_option": {"value": "x" * 300}}},
               "availability": {"value": {"selected_options": "Tue-evening"}}, "lead": ["yes"],
               "capacity": {"value": {"selected_option": {"value": "²"}}}}
     response = send_signed(target, submission("join_submit", values, private_metadata='{"consent": true}'), form=True)

@@ -122,6 +122,10 @@ def test_rejoining_edits_the_whole_profile_without_asking_consent_again(slack, s
     assert specialty["element"]["initial_value"] == "Internal Medicine"
     name = next(b for b in view["blocks"] if b.get("block_id") == "name")
     assert name["element"]["initial_value"] == "Ana Ruiz"
+    # The time zone is picked, not typed; the stored zone is the one picked.
+    zone = next(b for b in view["blocks"] if b.get("block_id") == "timezone")["element"]
+    assert zone["type"] == "static_select" and zone["initial_option"]["value"] == "America/Chicago"
+    assert {"America/Denver", "Europe/London", "Asia/Tokyo"} <= {o["value"] for g in zone["option_groups"] for o in g["options"]}
     bad = slack.view_submission(ANA, view, join_values(consent=None, edit=True, timezone="Mars/Base", name=" "))
     assert set(bad.json()["errors"]) == {"timezone", "name"}
     response = slack.view_submission(ANA, view, join_values(consent=None, edit=True, specialty="Pediatrics", stage="PGY-3",
@@ -131,6 +135,17 @@ def test_rejoining_edits_the_whole_profile_without_asking_consent_again(slack, s
     assert (edited.career_stage, edited.display_name, edited.timezone, edited.mentor_capacity) == (
         "PGY-3", "Ana R.", "America/Denver", 2)
     assert edited.consented_at == first.consented_at
+
+
+def test_a_zone_outside_the_common_list_is_offered_first_as_it_is():
+    from bot.flows.join_form import join_view
+
+    stored = Member(team_id="T1", slack_user_id=ANA, timezone="America/Boise", career_stage="PGY-1")
+    view = join_view(member=stored, timezone="America/Chicago", min_group=5, needs_consent=False)
+    zone = next(b for b in view["blocks"] if b.get("block_id") == "timezone")["element"]
+    assert zone["option_groups"][0]["options"] == [zone["initial_option"]]
+    assert zone["initial_option"]["value"] == "America/Boise"
+    assert all(len(group["options"]) <= 100 for group in zone["option_groups"])
 
 
 def test_an_unchanged_availability_keeps_finer_windows_from_a_roster(slack, standin, engine):

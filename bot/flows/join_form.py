@@ -94,6 +94,51 @@ def _country_options() -> list[Option]:
     return _options([(code, TABLE[code].name) for code in COUNTRY_CODES] + [(OTHER_COUNTRY, form_text()["country"]["other"])])
 
 
+# A picker rather than a typed name: the zones most members are in, by region (a static select takes at most 100
+# options a group); a zone outside the list, from the Slack profile or a roster, is offered first as it is.
+COMMON_TIMEZONES = (
+    ("United States and Canada", (
+        ("America/New_York", "Eastern (New York, Toronto)"), ("America/Chicago", "Central (Chicago, Winnipeg)"),
+        ("America/Denver", "Mountain (Denver, Edmonton)"), ("America/Phoenix", "Arizona (Phoenix)"),
+        ("America/Los_Angeles", "Pacific (Los Angeles, Vancouver)"), ("America/Anchorage", "Alaska (Anchorage)"),
+        ("Pacific/Honolulu", "Hawaii (Honolulu)"), ("America/Halifax", "Atlantic (Halifax)"),
+        ("America/St_Johns", "Newfoundland (St. John's)"), ("America/Regina", "Saskatchewan (Regina)"),
+        ("America/Puerto_Rico", "Puerto Rico (San Juan)"))),
+    ("Latin America", (
+        ("America/Mexico_City", "Mexico City"), ("America/Bogota", "Bogotá"), ("America/Lima", "Lima"),
+        ("America/Santiago", "Santiago"), ("America/Sao_Paulo", "São Paulo"), ("America/Argentina/Buenos_Aires", "Buenos Aires"))),
+    ("Europe and Africa", (
+        ("Europe/London", "London"), ("Europe/Dublin", "Dublin"), ("Europe/Lisbon", "Lisbon"), ("Europe/Paris", "Paris"),
+        ("Europe/Berlin", "Berlin"), ("Europe/Madrid", "Madrid"), ("Europe/Rome", "Rome"), ("Europe/Amsterdam", "Amsterdam"),
+        ("Europe/Stockholm", "Stockholm"), ("Europe/Athens", "Athens"), ("Europe/Helsinki", "Helsinki"),
+        ("Europe/Istanbul", "Istanbul"), ("Africa/Lagos", "Lagos"), ("Africa/Cairo", "Cairo"), ("Africa/Nairobi", "Nairobi"),
+        ("Africa/Johannesburg", "Johannesburg"))),
+    ("Asia and the Pacific", (
+        ("Asia/Dubai", "Dubai"), ("Asia/Karachi", "Karachi"), ("Asia/Kolkata", "India (Kolkata)"), ("Asia/Dhaka", "Dhaka"),
+        ("Asia/Bangkok", "Bangkok"), ("Asia/Singapore", "Singapore"), ("Asia/Manila", "Manila"), ("Asia/Hong_Kong", "Hong Kong"),
+        ("Asia/Shanghai", "China (Shanghai)"), ("Asia/Seoul", "Seoul"), ("Asia/Tokyo", "Tokyo"), ("Australia/Perth", "Perth"),
+        ("Australia/Adelaide", "Adelaide"), ("Australia/Brisbane", "Brisbane"), ("Australia/Sydney", "Sydney, Melbourne"),
+        ("Pacific/Auckland", "Auckland"))),
+    ("Other", (("UTC", "UTC"),)),
+)
+
+
+def _timezone_groups(current: str) -> list[OptionGroup]:
+    groups = [OptionGroup(label=region, options=_options(zones)) for region, zones in COMMON_TIMEZONES]
+    listed = {zone for _, zones in COMMON_TIMEZONES for zone, _ in zones}
+    if current and current not in listed and _is_zone(current):
+        groups.insert(0, OptionGroup(label=form_text()["timezone"]["yours"], options=_options([(current, current)])))
+    return groups
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+        return False
+    return True
+
+
 def _text_block(field: str, *, initial: str | None, optional: bool = True, max_length: int = TEXT_MAX) -> InputBlock:
     text = form_text()[field]
     return InputBlock(block_id=field, label=text["label"], hint=text.get("hint"), optional=optional,
@@ -128,8 +173,12 @@ def join_view(
         elif field in ("specialty", "department", "site"):
             blocks.append(_text_block(field, initial=getattr(member, field) if member else None))
         elif field == "timezone":
-            blocks.append(_text_block("timezone", initial=(member.timezone if member and member.timezone else timezone),
-                                      optional=False, max_length=64))
+            current = member.timezone if member and member.timezone else timezone
+            zone_groups = _timezone_groups(current)
+            blocks.append(InputBlock(block_id="timezone", label=text["timezone"]["label"], hint=text["timezone"]["hint"],
+                                     element=StaticSelectElement(
+                                         action_id=ACTION, placeholder=text["timezone"]["placeholder"], option_groups=zone_groups,
+                                         initial_option=next((o for g in zone_groups for o in g.options if o.value == current), None))))
         elif field == "country":
             options = _country_options()
             stated = (member.country if member and member.country else "") or (normalise_country(country) or OTHER_COUNTRY)
@@ -266,10 +315,8 @@ def parse_join_submission(state: dict, *, needs_consent: bool, current: Member |
     name = _text(state, "name")[:NAME_MAX] if _asked(state, "name") else ""
     if _asked(state, "name") and not name:
         errors["name"] = text["name"]["error"]
-    timezone = _text(state, "timezone") if _asked(state, "timezone") else (kept("timezone") or slack_timezone)
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
+    timezone = (_chosen(state, "timezone") or "") if _asked(state, "timezone") else (kept("timezone") or slack_timezone)
+    if not _is_zone(timezone):
         errors["timezone"] = text["timezone"]["error"]
 
     country = _chosen(state, "country")

@@ -37,8 +37,9 @@ def join_values(
     ticked = (["lead"] if lead else []) + {"both": ["mentee", "mentor"], "none": []}.get(role, [role])
     values["taking_part"] = {"value": {"type": "checkboxes", "selected_options": [_selected(t) for t in ticked]}}
     if edit:
-        for field, text in (("name", name), ("department", department), ("site", site), ("timezone", timezone)):
+        for field, text in (("name", name), ("department", department), ("site", site)):
             values[field] = {"value": {"type": "plain_text_input", "value": text}}
+        values["timezone"] = {"value": {"type": "static_select", "selected_option": _selected(timezone)}}
         values["capacity"] = {"value": {"type": "static_select", "selected_option": _selected(capacity)}}
     if country is not None:
         values["country"] = {"value": {"type": "static_select", "selected_option": _selected(country)}}
