@@ -14,9 +14,7 @@ fall back to the person's segment now, worked out in Python (the rules live in
 Definitions shared with ``bot.domain.trends``: a person counts once per metric and month, with
 their latest answer that month (ties on the same day: the higher value); months are UTC
 calendar months. A person's baseline for an instrument is their first answer to it (ties:
-the lower value); the change from baseline counts answers after that first one, and only for the
-fixed paired cohort (``Definition.paired_before``: the report counts people whose baseline fell in
-the program's first month of answers, see :func:`paired_cohort_start`). A person's
+the lower value); the change from baseline counts answers after that first one. A person's
 segment is their profile when they answered: department, career-stage band, and the cohort of
 the first COMPASS group they had joined. Erased people (forget-me) have no answers left to count.
 
@@ -49,7 +47,7 @@ Segment = tuple[str, str, str]  # one value per name in bot.domain.trends.DIMENS
 
 # Bump when what an aggregate means changes (months, baselines, segment rules), so that
 # summaries kept under the old meaning are rebuilt rather than mixed with new ones.
-DEFINITION_VERSION = 3  # 2: answers counted in the segment stamped when answered; 3: the paired cohort
+DEFINITION_VERSION = 2  # 2: answers counted in the segment stamped when answered
 
 
 @dataclass
@@ -100,36 +98,28 @@ class Definition:
     flags: tuple[tuple[str, str, Rule], ...]  # (instrument id, flag id, rule)
     changes: tuple[str, ...]  # instruments whose change from baseline is reported (the others' stays 0)
     scale: int  # answers are packed as day * scale + value
-    # The fixed paired cohort: only people whose baseline was given before this day count in the
-    # change from baseline (None: everyone past their baseline). See ``paired_cohort_start``.
-    paired_before: date | None = None
 
     @classmethod
-    def of(cls, catalogue: Catalogue | None = None, metrics: Sequence[Metric] = DEFAULT_METRICS,
-           paired_before: date | None = None) -> "Definition":
+    def of(cls, catalogue: Catalogue | None = None, metrics: Sequence[Metric] = DEFAULT_METRICS) -> "Definition":
         catalogue = catalogue or default_catalogue()
         wanted = tuple(sorted({metric.instrument for metric in metrics}))
         instruments = [catalogue.instrument(instrument_id) for instrument_id in wanted]
         flags = tuple((instrument.id, flag.id, flag.rule) for instrument in instruments for flag in instrument.flags)
         changes = tuple(sorted({metric.instrument for metric in metrics if metric.kind == "change"}))
         scale = 10 ** len(str(max((instrument.maximum for instrument in instruments), default=0)))
-        return cls(wanted, flags, changes, scale, paired_before)
+        return cls(wanted, flags, changes, scale)
 
     @property
     def digest(self) -> str:
         rules = [[instrument, flag, rule.comparator, rule.threshold] for instrument, flag, rule in self.flags]
-        spec = [DEFINITION_VERSION, self.instruments, self.changes, self.scale, rules]
-        if self.paired_before is not None:
-            spec.append(self.paired_before.isoformat())
-        spec = json.dumps(spec)
+        spec = json.dumps([DEFINITION_VERSION, self.instruments, self.changes, self.scale, rules])
         return hashlib.sha256(spec.encode()).hexdigest()
 
 
 def pulse_aggregates(session: Session, *, team_id: str, catalogue: Catalogue | None = None,
                      metrics: Sequence[Metric] = DEFAULT_METRICS) -> Aggregates:
-    """Sufficient statistics per instrument, month and fine segment, computed in SQL from every answer
-    (change from baseline for the fixed paired cohort, as the report sums it)."""
-    definition = Definition.of(catalogue, metrics, paired_before=paired_cohort_start(session, team_id=team_id))
+    """Sufficient statistics per instrument, month and fine segment, computed in SQL from every answer."""
+    definition = Definition.of(catalogue, metrics)
     return aggregate(session, team_id=team_id, definition=definition, segments=person_segments(session, team_id=team_id))
 
 
@@ -217,8 +207,6 @@ def _segment_sums(session: Session, person_months: Subquery, people, definition:
                   segment_list: list[Segment]) -> Aggregates:
     value = person_months.c.last % definition.scale
     past_baseline = person_months.c.last != person_months.c.base
-    if definition.paired_before is not None:  # the fixed paired cohort only
-        past_baseline = and_(past_baseline, person_months.c.base < _day_number(dialect_of(session), definition.paired_before) * definition.scale)
     difference = value - person_months.c.base % definition.scale
     flag_columns = {
         (instrument_id, flag_id): func.sum(
@@ -259,35 +247,6 @@ def _segment_sums(session: Session, person_months: Subquery, people, definition:
         key = (row["instrument"], _month_start(row["month"]), segment)
         aggregates[key] = aggregates[key].plus(cell) if key in aggregates else cell
     return aggregates
-
-
-def paired_cohort_start(session: Session, *, team_id: str) -> date | None:
-    """The first day after the team's first month of answers, or None before any answer.
-
-    The change from baseline is reported for one fixed cohort, defined once: the people whose
-    baseline (first answer) fell in the program's first month of answers. Everyone else's
-    change is left out, so the people behind a change figure are the cohort members who answered
-    that month, never "whoever happens to be past a baseline", and a newcomer's baseline never
-    enters a later month's figure.
-    """
-    first = session.execute(select(func.min(SurveyResponse.answered_at)).where(SurveyResponse.team_id == team_id)).scalar()
-    return None if first is None else next_month(month_of(first))
-
-
-def report_definition(session: Session, *, team_id: str, catalogue: Catalogue | None = None) -> Definition:
-    """What the admin report sums for the team: the default metrics, change for the fixed paired cohort."""
-    return Definition.of(catalogue, DEFAULT_METRICS, paired_before=paired_cohort_start(session, team_id=team_id))
-
-
-def dialect_of(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _day_number(dialect: str, day: date) -> int:
-    """``day`` as the packed answers number days (see ``_month_and_packed``)."""
-    if dialect == "postgresql":
-        return (day - date(1970, 1, 1)).days
-    return day.toordinal() + 1_721_424  # CAST(julianday('YYYY-MM-DD') AS BIGINT)
 
 
 def pack_segment(segment: Segment) -> str:

@@ -47,7 +47,7 @@ from bot.domain.trends import (
 from storage import ledger
 from storage.db import session_scope
 from storage.models import Group, GroupMember, GroupSession, Member, SessionAttendance
-from storage.pulse_aggregates import AggregateKey, InstrumentCell, Segment, report_definition
+from storage.pulse_aggregates import AggregateKey, Definition, InstrumentCell, Segment
 from storage.pulse_cache import cached_pulse_aggregates
 
 
@@ -162,8 +162,7 @@ def exact_trend_report(session: Session, *, team_id: str, min_group: int, catalo
     """The exact figures (suppressed per table family) from the team's pulse summaries, brought up to
     date first. Never shown as they are: :func:`trend_report` plans and coarsens them."""
     catalogue = catalogue or default_catalogue()
-    definition = report_definition(session, team_id=team_id, catalogue=catalogue)
-    aggregates = cached_pulse_aggregates(session, team_id=team_id, definition=definition)
+    aggregates = cached_pulse_aggregates(session, team_id=team_id, definition=Definition.of(catalogue, DEFAULT_METRICS))
     return trend_report_from_aggregates(aggregates, min_group=min_group, catalogue=catalogue)
 
 

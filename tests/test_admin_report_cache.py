@@ -25,7 +25,7 @@ from bot.domain.instruments import load_catalogue
 from storage.db import session_scope
 from storage.models import Group, GroupMember, Member, PulseReportMonth, PulseReportSegment, Survey, SurveyResponse
 from storage.personal_data import erase_person, export_person
-from storage.pulse_aggregates import Definition, aggregate, pulse_aggregates, report_definition
+from storage.pulse_aggregates import Definition, aggregate, pulse_aggregates
 from storage.pulse_cache import cached_pulse_aggregates
 from storage.reports import exact_trend_report, trend_report_from_aggregates
 from tests.conftest import TEAM_ID
@@ -90,7 +90,7 @@ def from_scratch(engine, catalogue=None) -> dict:  # noqa: ANN001
 
 def view(engine) -> dict:  # noqa: ANN001
     with Session(engine) as session:
-        return normalised(cached_pulse_aggregates(session, team_id=TEAM_ID, definition=report_definition(session, team_id=TEAM_ID)))
+        return normalised(cached_pulse_aggregates(session, team_id=TEAM_ID, definition=Definition.of()))
 
 
 def kept(engine) -> dict:  # noqa: ANN001
@@ -170,15 +170,13 @@ def test_new_answers_sum_only_their_month_again(engine):
     assert kept(engine) == from_scratch(engine)
 
 
-def test_a_late_answer_that_becomes_a_baseline_changes_only_its_month(engine):
+def test_a_late_answer_that_becomes_a_baseline_changes_every_later_month(engine):
     program(engine)
     assert_up_to_date(engine)
     before = from_scratch(engine)
     add_answers(engine, [(LATE, datetime(2026, 3, 30, 23, 59, tzinfo=UTC), "who5", 40)])  # before their April answers
     after = from_scratch(engine)
-    # A baseline after the program's first month is outside the fixed paired cohort: April's change
-    # from baseline does not count it (before the cohort was fixed, April changed too).
-    assert {key[1] for key in after if after[key] != before.get(key)} == {date(2026, 3, 1)}
+    assert {key[1] for key in after if after[key] != before.get(key)} == {date(2026, 3, 1), date(2026, 4, 1)}
     with aggregations(engine) as seen:
         summed = view(engine)
     assert len(seen) == 1 and ranged(seen[0])  # March and April, January and February kept

@@ -243,13 +243,10 @@ def test_sql_aggregation_matches_the_domain_report_over_every_answer(engine):
     for user_id, when, instrument, value in answers:
         key = (when.date(), value)
         first[(user_id, instrument)] = min(first.get((user_id, instrument), key), key)
-    # The fixed paired cohort: a baseline in the program's first month (January) gives later answers a change.
-    paired = {pair for pair, (day, _) in first.items() if day < date(2026, 2, 1)}
     rows = [
         PulseRow(user_id, when.date(), instrument, value,
                  {"cohort": "2025-fall", "department": people[user_id][0], "career_stage": career_stage_band(people[user_id][1])},
-                 baseline_value=None if first[(user_id, instrument)] == (when.date(), value) or (user_id, instrument) not in paired
-                 else first[(user_id, instrument)][1])
+                 baseline_value=None if first[(user_id, instrument)] == (when.date(), value) else first[(user_id, instrument)][1])
         for user_id, when, instrument, value in answers
     ]
     from_rows = build_trend_report(rows, min_group=MIN_GROUP)
@@ -269,14 +266,10 @@ def domain_report(people: dict[str, tuple[str, str]], answers: list[tuple[str, d
     first: dict[tuple[str, str], tuple[date, int]] = {}
     for user_id, when, instrument, value in answers:
         first[(user_id, instrument)] = min(first.get((user_id, instrument), (when.date(), value)), (when.date(), value))
-    # The fixed paired cohort: people whose baseline fell in the first month anyone answered.
-    first_month = month_of(min(when for _, when, _, _ in answers).date())
-    paired = {pair for pair, (day, _) in first.items() if month_of(day) == first_month}
     return build_trend_report([
         PulseRow(user_id, when.date(), instrument, value,
                  {"cohort": "2025-fall", "department": people[user_id][0], "career_stage": career_stage_band(people[user_id][1])},
-                 baseline_value=None if first[(user_id, instrument)] == (when.date(), value) or (user_id, instrument) not in paired
-                 else first[(user_id, instrument)][1])
+                 baseline_value=None if first[(user_id, instrument)] == (when.date(), value) else first[(user_id, instrument)][1])
         for user_id, when, instrument, value in answers
     ], min_group=MIN_GROUP)
 
@@ -296,8 +289,8 @@ def test_the_kept_summaries_still_match_the_domain_report_after_answers_and_a_pr
     with Session(engine) as session:
         assert_same_cells(exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP), domain_report(people, answers))
 
-    # New answers in April, a late one in March that becomes U0044's baseline (outside the fixed
-    # paired cohort, so April's change does not count them), and U0007 moving department (so January and February move them).
+    # New answers in April, a late one in March that becomes U0044's baseline (so April changes
+    # through it), and U0007 moving department (so January and February move them).
     later = [(user_id, april + timedelta(days=25), "who5", 88) for user_id in list(people)[:20]]
     later.append(("U0044", datetime(2026, 3, 31, 23, 30, tzinfo=timezone.utc), "who5", 4))
     seed_answers(engine, later, wave="later")
