@@ -64,3 +64,27 @@ def test_every_workspace_with_rows_due_gets_a_thread_whatever_the_workers_settin
     assert report.delivered == workspaces
     assert stranded == []
     assert clock.threads == 12  # 1.2 a workspace with rows due
+
+
+def test_work_another_process_holds_is_retried_when_its_claim_would_be_stale_not_sooner(services):
+    """A guide claimed by a process that died: quick retries would use up every attempt before the claim
+    goes stale (the fault test's four clocks once failed a guide for good that way)."""
+    from bot.runtime.delivery import RetryLater
+    from sqlmodel import Session, select
+
+    from storage.models import ScheduledAction
+
+    now = utcnow()
+    with session_scope(services.engine) as session:
+        schedule.schedule(session, key="held:0", kind="held", due_at=now - timedelta(seconds=1), team_id="T0A")
+    stale_at = now + timedelta(minutes=4)
+
+    def deliver(*_args) -> None:  # noqa: ANN002
+        raise RetryLater("another process is posting this guide right now", not_before=stale_at)
+
+    clock = Clock(services, workers=1, batch=1)
+    clock.handlers = {"held": deliver}
+    assert clock.tick().total()
+    with Session(services.engine) as session:
+        row = session.exec(select(ScheduledAction).where(ScheduledAction.key == "held:0")).one()
+    assert row.status == schedule.PENDING and row.retry_at >= stale_at  # not after the 30-second backoff

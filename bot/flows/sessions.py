@@ -234,7 +234,8 @@ def deliver_session_post(services: Services, client: WebClient, action: Schedule
             raise DropDelivery("the lead posted the guide early with /compass session now")
         return  # an earlier attempt of this very delivery posted it and was cut off before recording so
     if outcome == "busy":
-        raise RetryLater("another process is posting this guide right now")
+        # Try again once that claim would be stale, so a process that died holding it never uses up the attempts.
+        raise RetryLater("another process is posting this guide right now", not_before=utcnow() + POST_CLAIM_STALE)
 
 
 def publish_session_post(services: Services, client: WebClient, context: SessionContext, *, late: bool, look_first: bool) -> str:

@@ -249,7 +249,7 @@ class Clock:
             report.count("dropped")
             return
         except (RetryLater, SQLAlchemyError, OSError) as exc:
-            self._retry_or_fail(row, f"{type(exc).__name__}: {exc}", report)
+            self._retry_or_fail(row, f"{type(exc).__name__}: {exc}", report, not_before=getattr(exc, "not_before", None))
             return
         except DeliveryFailed as exc:
             self._fail(row, str(exc), report)
@@ -261,11 +261,12 @@ class Clock:
         schedule.complete(engine, row, worker_id=self.worker_id)
         report.count("delivered", row.kind)
 
-    def _retry_or_fail(self, row: ScheduledAction, error: str, report: TickReport) -> None:
+    def _retry_or_fail(self, row: ScheduledAction, error: str, report: TickReport, *,
+                       not_before: datetime | None = None) -> None:
         if row.attempts >= self.max_attempts:
             self._fail(row, error, report)
             return
-        retry_at = utcnow() + backoff(row.attempts)
+        retry_at = max(utcnow() + backoff(row.attempts), not_before or utcnow())
         log.warning("clock: %s failed (attempt %d), retrying at %s: %s", row.key, row.attempts, retry_at.isoformat(), error)
         schedule.retry_later(self.services.engine, row, worker_id=self.worker_id, retry_at=retry_at, error=error)
         report.count("retried")

@@ -24,7 +24,12 @@ MAX_HISTORY_PAGES = 10
 
 
 class RetryLater(Exception):
-    """A passing failure (rate limit, 5xx, network): try again with backoff."""
+    """A passing failure (rate limit, 5xx, network): try again with backoff, and not before ``not_before``
+    when the failure says when it will have passed (work another process holds until its claim goes stale)."""
+
+    def __init__(self, *args: object, not_before: datetime | None = None) -> None:
+        super().__init__(*args)
+        self.not_before = not_before
 
 
 class DeliveryFailed(Exception):
