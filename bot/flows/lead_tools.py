@@ -20,8 +20,8 @@ from sqlmodel import Session
 
 from bot.domain import group_series as gs
 from bot.domain.scheduling import is_at_night, local_to_utc
-from bot.flows.commands import CommandRouter, action_value, answer_privately, run_guarded, who
-from bot.flows.groups import ephemeral, may_control, parse_int, publish_calendar, refusal, session_time
+from bot.flows.commands import CommandRouter, action_value, who
+from bot.flows.groups import guarded_click, may_control, parse_int, publish_calendar, refusal, session_time
 from bot.flows.session_lead import move, next_session_context, skip
 from bot.flows.sessions import SessionContext, ensure_topic, load_context, refresh_sent_messages
 from bot.runtime.services import Services
@@ -173,12 +173,7 @@ def home_section(services: Services, session: Session, *, member) -> list:  # no
 
 def register(app: App, services: Services, router: CommandRouter) -> None:
     def guarded(handler: Callable[..., None], what: str):  # noqa: ANN202
-        def listener(ack, body, client, respond):  # noqa: ANN001
-            ack()
-            reply = ephemeral(answer_privately(respond, client, body))
-            run_guarded(lambda: handler(services, client, body, reply), reply=reply, what=what)
-
-        return listener
+        return guarded_click(services, handler, what)
 
     app.action(ACTION_LEAD_SKIP)(guarded(skip_clicked, "skip"))
     app.action(ACTION_LEAD_MOVE)(guarded(lambda s, c, b, r: open_modal(s, c, b, r, kind="move"), "move"))

@@ -11,7 +11,7 @@ from typing import Callable
 from slack_bolt import App
 
 from bot.domain import group_series as gs
-from bot.flows.commands import CommandRouter, answer_privately, run_guarded
+from bot.flows.commands import CommandRouter
 from bot.flows.groups.app_home import ADMIN_GROUPS_LISTED, admin_home_section, group_state, home_section, next_session_of
 from bot.flows.groups.calendar_upload import (
     CALENDAR_KIND,
@@ -84,6 +84,7 @@ from bot.flows.groups.meeting_time import apply_slot, pick_slot, schedule_comman
 from bot.flows.groups.messaging import (
     ephemeral,
     fan_out,
+    guarded_click,
     message_blocks,
     message_location,
     parse_int,
@@ -113,12 +114,7 @@ def register(app: App, services: Services, router: CommandRouter) -> None:
                help="set or change when your group meets (e.g. `Tue 18:30`)", audience="leads")
 
     def guarded(handler: Callable[..., None], what: str):  # noqa: ANN202
-        def listener(ack, body, client, respond):  # noqa: ANN001
-            ack()
-            reply = ephemeral(answer_privately(respond, client, body))
-            run_guarded(lambda: handler(services, client, body, reply), reply=reply, what=what)
-
-        return listener
+        return guarded_click(services, handler, what)
 
     app.action(ACTION_VOLUNTEER)(guarded(volunteer, "lead volunteer"))
     app.action(re.compile(rf"^{ACTION_PICK_SLOT}_\d+$"))(guarded(pick_slot, "slot choice"))

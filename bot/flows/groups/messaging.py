@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from bot.domain import group_series as gs
 from bot.runtime.delivery import DeliveryFailed, RetryLater, post_keyed
-from bot.flows.commands import bounded_int
+from bot.flows.commands import answer_privately, bounded_int, run_guarded
 from bot.slack.render import check_blocks, fallback_text, reader_time, render_sections, section_blocks
 from storage.db import utcnow
 from storage.models import ScheduledAction
@@ -37,6 +37,17 @@ def ephemeral(respond) -> Callable[[str], None]:  # noqa: ANN001
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     return reply
+
+
+def guarded_click(services, handler: Callable[..., None], what: str):  # noqa: ANN001, ANN201
+    """A Bolt listener for a group button: acknowledge, then run ``handler(services, client, body, reply)``
+    with private replies and a clear message if it fails."""
+    def listener(ack, body, client, respond):  # noqa: ANN001
+        ack()
+        reply = ephemeral(answer_privately(respond, client, body))
+        run_guarded(lambda: handler(services, client, body, reply), reply=reply, what=what)
+
+    return listener
 
 
 def parse_int(text: str) -> int | None:
