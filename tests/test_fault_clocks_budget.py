@@ -24,7 +24,7 @@ from storage.db import make_engine, utcnow
 from storage.migrate import upgrade
 from tests.conftest import TEAM_ID
 from tests.support.fault_load import accepted_posts, check_exactly_once, seed_load
-from tests.support.private_postgres import PrivatePostgres, why_not_available
+from tests.support.private_postgres import private_postgres  # noqa: F401 (a fixture)
 from tests.support.processes import ROOT, bot_env
 from tests.support.waiting import eventually
 
@@ -80,19 +80,6 @@ while True:
     time.sleep(0.1)
 print(json.dumps({"id": config["id"], "delivered": delivered, "fallbacks": store.fallbacks}), flush=True)
 """
-
-
-@pytest.fixture(scope="module")
-def private_postgres():
-    reason = why_not_available()
-    if reason:
-        pytest.skip(reason)
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 def test_four_clocks_keep_the_budget_through_a_kill_and_a_postgresql_restart(private_postgres, standin, tmp_path):

@@ -28,7 +28,7 @@ from storage.db import make_engine, utcnow
 from storage.migrate import upgrade
 from tests.conftest import ADMIN_ID, BOT_TOKEN, SIGNING_SECRET, TEAM_ID
 from tests.support.fault_load import accepted_posts, check_exactly_once, open_due, seed_load
-from tests.support.private_postgres import PrivatePostgres, why_not_available
+from tests.support.private_postgres import private_postgres  # noqa: F401 (a fixture)
 from tests.support.server import running_bot
 from tests.support.slack_requests import SlackRequests
 from tests.support.waiting import eventually
@@ -36,19 +36,6 @@ from tests.support.waiting import eventually
 GROUPS = 80
 MEMBERS = 4
 LEASE = timedelta(seconds=2)
-
-
-@pytest.fixture(scope="module")
-def private_postgres():
-    reason = why_not_available()
-    if reason:
-        pytest.skip(reason)
-    server = PrivatePostgres()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 def test_clock_and_web_carry_on_after_postgresql_restarts(private_postgres, standin, responses, monkeypatch):

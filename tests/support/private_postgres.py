@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from tests.support.processes import free_port
 
 
@@ -93,3 +95,17 @@ class PrivatePostgres:
                 self.stop("immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_postgres():  # noqa: ANN201
+    """A cluster of the module's own, skipped with the reason where PostgreSQL's server binaries are missing."""
+    reason = why_not_available()
+    if reason:
+        pytest.skip(reason)
+    server = PrivatePostgres()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.destroy()
