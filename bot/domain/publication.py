@@ -57,6 +57,7 @@ class Coarsening:
     mean_step_small: float = 2.0  # ... under precise_from
     percent_step: float = 5.0  # percentages, at precise_from respondents or more
     percent_step_small: float = 10.0  # ... under precise_from
+    percent_from: int = 20  # published respondents a percentage needs (a flag is one bit a person)
     intervals: bool = False  # publish confidence intervals
     change_tables: tuple[tuple[str, ...], ...] | None = ((),)  # tables the change from baseline may use; None: all
 
@@ -64,6 +65,7 @@ class Coarsening:
         return self.count_base * math.floor(n / self.count_base + 0.5) if self.count_base > 1 else n
 
     def estimate(self, kind: str, n: int, value: float) -> float:
+        """``value`` rounded at the step for ``n`` *published* respondents (so the step tells nothing the count does not)."""
         if kind == "percent":
             step = self.percent_step if n >= self.precise_from else self.percent_step_small
         else:
@@ -75,7 +77,7 @@ class Coarsening:
 
 # What the bot published before the ledger existed: exact counts, means to 0.1, every table.
 EXACT = Coarsening(count_base=1, precise_from=0, mean_step=0.0, mean_step_small=0.0, percent_step=0.0,
-                   percent_step_small=0.0, intervals=True, change_tables=None)
+                   percent_step_small=0.0, percent_from=0, intervals=True, change_tables=None)
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,12 @@ def _month_figures(cells: Sequence[ReportCell], k: int, kinds: Mapping[str, str]
         if (cell.table, cell.key) in hidden or cell.estimate is None or cell.respondents is None:
             figures.append(ReportCell(cell.metric, cell.month, cell.table, cell.key, suppressed=True))
             continue
-        n = cell.respondents
+        shown_n = coarsening.respondents(cell.respondents)
+        if kind == "percent" and shown_n < coarsening.percent_from:
+            figures.append(ReportCell(cell.metric, cell.month, cell.table, cell.key, suppressed=True))
+            continue
         low, high = (cell.ci_low, cell.ci_high) if coarsening.intervals else (None, None)
-        figures.append(replace(cell, respondents=coarsening.respondents(n), estimate=coarsening.estimate(kind, n, cell.estimate),
+        figures.append(replace(cell, respondents=shown_n, estimate=coarsening.estimate(kind, shown_n, cell.estimate),
                                ci_low=low, ci_high=high))
     return figures
 
