@@ -77,8 +77,12 @@ DEFAULT_METRICS: tuple[Metric, ...] = (
     Metric("burnout_pct", "% burnout (3 or more)", "burnout", "percent", flag="burnout"),
     Metric("phq2_pct", "% PHQ-2 of 3 or more", "phq2", "percent", flag="positive_screen"),
     Metric("intent_to_leave_pct", "% intent to leave (moderate or more)", "intent_to_leave", "percent", flag="intends_to_leave"),
-    Metric("who5_change", "WHO-5 change from baseline", "who5", "change"),
 )
+# Not published monthly: each month's change sums that month's respondents' baselines, the one
+# unknown shared between months, so it would link months together. Change from baseline is
+# reported for the fixed paired cohort only (the program evaluation, bot.domain.evaluation).
+# Kept for callers that deliberately publish it (a weakened build in the privacy tests).
+WHO5_CHANGE = Metric("who5_change", "WHO-5 change from baseline", "who5", "change")
 
 
 @dataclass(frozen=True)
