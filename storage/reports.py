@@ -32,6 +32,7 @@ from bot.domain.trends import (
     DEFAULT_METRICS,
     DEFAULT_TABLES,
     DIMENSIONS,
+    SITE,
     Membership,
     Metric,
     ProgramSummary,
@@ -40,6 +41,7 @@ from bot.domain.trends import (
     TrendReport,
     summarise_program,
     month_of,
+    tables_for_sites,
     t_quantile,
     validated_tables,
     wilson_interval,
@@ -75,6 +77,9 @@ def trend_report_from_aggregates(
     for metric in metric_list:
         if metric.kind == "percent":
             catalogue.instrument(metric.instrument).flag(metric.flag or "")
+    instruments = {metric.instrument for metric in metric_list}
+    table_list = tables_for_sites(table_list, {segment[DIMENSIONS.index(SITE)] for (instrument_id, _, segment), cell
+                                               in aggregates.items() if instrument_id in instruments and cell.values.n})
 
     by_instrument: dict[str, list[tuple[date, Segment, InstrumentCell]]] = defaultdict(list)
     for (instrument_id, month, segment), cell in aggregates.items():

@@ -103,9 +103,10 @@ def kept(engine) -> dict:  # noqa: ANN001
     """The summaries as stored, read straight from the table."""
     with Session(engine) as session:
         months = session.execute(select(PulseReportMonth).where(PulseReportMonth.team_id == TEAM_ID)).scalars().all()
-    return {(instrument, row.month, (cohort, department, stage)): ((n, total, squares), (change_n, change_total, change_squares), flags)
+    return {(instrument, row.month, (cohort, department, stage, site)): ((n, total, squares), (change_n, change_total, change_squares),
+                                                                         flags)
             for row in months
-            for instrument, cohort, department, stage, n, total, squares, change_n, change_total, change_squares, flags
+            for instrument, cohort, department, stage, site, n, total, squares, change_n, change_total, change_squares, flags
             in json.loads(row.cells)}
 
 
@@ -204,9 +205,9 @@ def test_same_day_answers_follow_the_tie_rules_when_only_recent_months_are_summe
     assert len(seen) == 1 and ranged(seen[0])
     assert summed == from_scratch(engine)
     with Session(engine) as session:  # TIE alone, through the same per-person lookups
-        alone = aggregate(session, team_id=TEAM_ID, definition=Definition.of(metrics=WITH_CHANGE), segments={TIE: ("tie", "tie", "tie")},
+        alone = aggregate(session, team_id=TEAM_ID, definition=Definition.of(metrics=WITH_CHANGE), segments={TIE: ("tie", "tie", "tie", "tie")},
                           months=(date(2026, 4, 1), date(2026, 5, 1)), only_these_people=True)
-    april = alone[("who5", date(2026, 4, 1), ("tie", "tie", "tie"))]
+    april = alone[("who5", date(2026, 4, 1), ("tie", "tie", "tie", "tie"))]
     assert (april.values.total, april.change.n, april.change.total) == (100, 1, 100 - 40)
 
 
@@ -296,7 +297,7 @@ def test_my_data_shows_the_segment_a_persons_answers_are_counted_under(engine):
         exported = export_person(session, team_id=TEAM_ID, user_id="U0001")
         assert session.get(PulseReportSegment, (TEAM_ID, "U0001")) is not None
     assert exported["report_summaries"] == [
-        {"report_segment": {"cohort": "2025-fall", "department": "Surgery", "career_stage": "Trainee"}}
+        {"report_segment": {"cohort": "2025-fall", "department": "Surgery", "career_stage": "Trainee", "site": "Not recorded"}}
     ]
 
 

@@ -274,7 +274,7 @@ def test_csv_has_the_same_suppressed_aggregates():
 
 
 def test_default_tables_are_the_documented_ones():
-    assert DEFAULT_TABLES == ((), ("cohort",), ("department",), ("career_stage",), ("department", "career_stage"))
+    assert DEFAULT_TABLES == ((), ("cohort",), ("department",), ("career_stage",), ("department", "career_stage"), ("site",))
 
 
 # ---------------------------------------------------------------- program summary
