@@ -394,3 +394,17 @@ class ReportPublication(SQLModel, table=True):
     ci_high: float | None = None
     suppressed: bool = False
     published_at: datetime
+
+
+class EvaluationPublication(SQLModel, table=True):
+    """The publication ledger of the program evaluation: each follow-up wave's paired-cohort figures
+    as first published, once the wave had closed. Shown as recorded ever after: a forget-me or a late
+    answer never revises them. Figures over at least the threshold of people, never one person's."""
+
+    __tablename__ = "evaluation_publications"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    wave: str = Field(primary_key=True, max_length=16)
+    closed_on: date
+    figures: str = Field(sa_column=Column(Text, nullable=False))  # JSON: bot.domain.evaluation.cohort_record
+    published_at: datetime
