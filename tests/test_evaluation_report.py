@@ -234,3 +234,12 @@ def test_a_forget_me_after_the_wave_closed_leaves_its_figures_as_published(engin
     assert _wave_rows(engine, after + timedelta(days=1)) == before_erasure
     with Session(engine) as session:
         assert evaluation_sentence(session, team_id="T1", min_group=5, now=after + timedelta(days=1)) == sentence
+
+
+def test_a_wave_closes_only_after_the_last_follow_up_can_have_been_answered():
+    from bot.domain.evaluation import FOLLOWUP_DUE, LAST_ANSWER_AFTER_DUE
+    from bot.flows.enrolment import FOLLOWUP_WAVES
+    from bot.flows.pulse import OPEN_FOR, WAVE_WINDOW
+
+    assert dict(FOLLOWUP_WAVES) == FOLLOWUP_DUE
+    assert LAST_ANSWER_AFTER_DUE == WAVE_WINDOW + OPEN_FOR["followup"]
