@@ -221,7 +221,7 @@ def python_aggregates(session: Session) -> Aggregates:
     return dict(aggregates)
 
 
-def _segments(session: Session) -> dict[str, tuple[str, str, str]]:
+def _segments(session: Session) -> dict[str, tuple[str, str, str, str]]:
     first_cohort: dict[str, tuple] = {}
     for user, cohort, joined_at, row_id in session.execute(
         select(GroupMember.slack_user_id, Group.cohort, GroupMember.joined_at, GroupMember.id).join(Group, Group.id == GroupMember.group_id)
@@ -230,9 +230,10 @@ def _segments(session: Session) -> dict[str, tuple[str, str, str]]:
         if user not in first_cohort or (joined_at, row_id) < first_cohort[user][:2]:
             first_cohort[user] = (joined_at, row_id, cohort)
     return {
-        user: (first_cohort.get(user, (None, None, ""))[2] or NOT_RECORDED, department or NOT_RECORDED, career_stage_band(stage))
-        for user, department, stage in session.execute(
-            select(Member.slack_user_id, Member.department, Member.career_stage).where(Member.team_id == TEAM)
+        user: (first_cohort.get(user, (None, None, ""))[2] or NOT_RECORDED, department or NOT_RECORDED, career_stage_band(stage),
+               site or NOT_RECORDED)
+        for user, department, stage, site in session.execute(
+            select(Member.slack_user_id, Member.department, Member.career_stage, Member.site).where(Member.team_id == TEAM)
         )
     }
 

@@ -26,6 +26,22 @@ def wave_answers(session: Session, *, team_id: str) -> list[Answer]:
     return [Answer(user_id, wave, instrument, float(value)) for user_id, wave, instrument, value in rows]
 
 
+def wave_timing(session: Session, *, team_id: str, wave: str) -> tuple[dict[str, datetime], dict[str, datetime]]:
+    """(when each person answered ``wave``, when each person still in the program joined): what
+    ``bot.domain.evaluation.wave_closes_at`` needs."""
+    answered = session.exec(
+        select(SurveyResponse.slack_user_id, func.max(SurveyResponse.answered_at))
+        .join(Survey, Survey.id == SurveyResponse.survey_id)
+        .where(Survey.team_id == team_id, Survey.wave == wave)
+        .group_by(SurveyResponse.slack_user_id)
+    ).all()
+    joined = session.exec(
+        select(Member.slack_user_id, Member.consented_at)
+        .where(Member.team_id == team_id, Member.consented_at.is_not(None), Member.status != "left")  # type: ignore[union-attr]
+    ).all()
+    return ({user: _aware(at) for user, at in answered}, {user: _aware(at) for user, at in joined})
+
+
 def sessions_held_and_planned(session: Session, *, team_id: str) -> tuple[int, int]:
     """Sessions held, and sessions planned (every session not cancelled: held, skipped or still to come)."""
     counts = dict(

@@ -1,4 +1,5 @@
-"""The publication ledger: every pulse report figure ever shown, read back so closed months are never revised.
+"""The publication ledger: every pulse report figure and evaluation wave ever shown, read back so closed
+months and waves are never revised.
 
 ``storage.reports.trend_report`` reads the team's ledger, lets ``bot.domain.publication`` plan
 what may be shown, and records the figures shown for the first time here, in a transaction of
@@ -11,7 +12,7 @@ hidden cell with no numbers.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Iterable
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from bot.domain.trends import ReportCell
-from storage.models import ReportPublication
+from storage.models import EvaluationPublication, ReportPublication
 
 _TABLE = ReportPublication.__table__
 
@@ -60,3 +61,22 @@ def record(session: Session, *, team_id: str, cells: Iterable[ReportCell]) -> in
 def export_count(session: Session, *, team_id: str) -> int:
     """How many figures the team's ledger holds (for the CLI and tests)."""
     return len(session.execute(select(_TABLE.c.id).where(_TABLE.c.team_id == team_id)).all())
+
+
+# ---------------------------------------------------------------- the evaluation's waves
+
+_WAVES = EvaluationPublication.__table__
+
+
+def published_waves(session: Session, *, team_id: str) -> dict[str, tuple[date, dict]]:
+    """wave -> (the day it closed, its figures as first published) for every wave the team has published."""
+    rows = session.execute(select(_WAVES.c.wave, _WAVES.c.closed_on, _WAVES.c.figures).where(_WAVES.c.team_id == team_id))
+    return {wave: (closed_on, json.loads(figures)) for wave, closed_on, figures in rows}
+
+
+def record_wave(session: Session, *, team_id: str, wave: str, closed_on: date, figures: dict) -> None:
+    """Record a wave's figures on first publication; a wave already recorded is kept as it was."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(_WAVES).on_conflict_do_nothing(index_elements=["team_id", "wave"]).values(
+        team_id=team_id, wave=wave, closed_on=closed_on, figures=json.dumps(figures, sort_keys=True),
+        published_at=datetime.now(timezone.utc)))

@@ -313,8 +313,9 @@ class SurveyResponse(SQLModel, table=True):
     score: float
     flags: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     answered_at: datetime = Field(index=True)
-    # The person's reporting segment when they answered: cohort, department and career-stage band
-    # joined by tabs (storage.pulse_aggregates.pack_segment). A later profile change or roster
+    # The person's reporting segment when they answered: cohort, department, career-stage band and
+    # site joined by tabs (storage.pulse_aggregates.pack_segment; answers stamped before sites have
+    # three parts: site not recorded). A later profile change or roster
     # re-import leaves it as it was. None for answers stored before it existed.
     segment: str | None = Field(default=None, max_length=512)
 
@@ -344,7 +345,7 @@ class PulseReportMonth(SQLModel, table=True):
     month: date = Field(primary_key=True)
     answers: int  # the month's answers when summed ...
     answer_ids: int = Field(sa_column=Column(BigInteger, nullable=False))  # ... and the sum of their ids
-    # JSON: [[instrument, cohort, department, career stage, respondents, sum, sum of squares,
+    # JSON: [[instrument, cohort, department, career stage, site, respondents, sum, sum of squares,
     #         change respondents, change sum, change sum of squares, {flag: respondents}], ...]
     cells: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
 
@@ -360,6 +361,7 @@ class PulseReportSegment(SQLModel, table=True):
     cohort: str = Field(max_length=80)
     department: str = Field(max_length=80)
     career_stage: str = Field(max_length=32)
+    site: str = Field(default="", max_length=80)
 
 
 # Both cover every column their queries read, so neither reads a table row: a team's answers
@@ -391,4 +393,18 @@ class ReportPublication(SQLModel, table=True):
     ci_low: float | None = None
     ci_high: float | None = None
     suppressed: bool = False
+    published_at: datetime
+
+
+class EvaluationPublication(SQLModel, table=True):
+    """The publication ledger of the program evaluation: each follow-up wave's paired-cohort figures
+    as first published, once the wave had closed. Shown as recorded ever after: a forget-me or a late
+    answer never revises them. Figures over at least the threshold of people, never one person's."""
+
+    __tablename__ = "evaluation_publications"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    wave: str = Field(primary_key=True, max_length=16)
+    closed_on: date
+    figures: str = Field(sa_column=Column(Text, nullable=False))  # JSON: bot.domain.evaluation.cohort_record
     published_at: datetime

@@ -3,7 +3,7 @@
 Pulse answers can number in the millions, so they are aggregated in the database, in two
 GROUP BYs: answers → one row per person, instrument and month (the person's latest answer
 that month, and their first answer ever as their baseline) → one row per instrument, month
-and *fine segment* (cohort x department x career-stage band) holding sufficient statistics:
+and *fine segment* (cohort x department x career-stage band x site) holding sufficient statistics:
 respondents, sum, sum of squares, the count behind every percentage, and the same for the
 change from baseline (of the instruments whose change is reported). Each person's segment
 is the one stamped on their answers when they answered (``SurveyResponse.segment``), so a later
@@ -15,8 +15,8 @@ Definitions shared with ``bot.domain.trends``: a person counts once per metric a
 their latest answer that month (ties on the same day: the higher value); months are UTC
 calendar months. A person's baseline for an instrument is their first answer to it (ties:
 the lower value); the change from baseline counts answers after that first one. A person's
-segment is their profile when they answered: department, career-stage band, and the cohort of
-the first COMPASS group they had joined. Erased people (forget-me) have no answers left to count.
+segment is their profile when they answered: department, career-stage band, site (from the
+roster), and the cohort of the first COMPASS group they had joined. Erased people (forget-me) have no answers left to count.
 
 :func:`aggregate` computes every month from scratch, only the months from a given one on
 (baselines are then looked up per person in an index instead of over every answer), or only
@@ -43,11 +43,11 @@ from bot.domain.instruments import Catalogue, Rule, default_catalogue
 from bot.domain.trends import DEFAULT_METRICS, NOT_RECORDED, Metric, career_stage_band
 from storage.models import Group, GroupMember, Member, SurveyResponse
 
-Segment = tuple[str, str, str]  # one value per name in bot.domain.trends.DIMENSIONS
+Segment = tuple[str, str, str, str]  # one value per name in bot.domain.trends.DIMENSIONS
 
 # Bump when what an aggregate means changes (months, baselines, segment rules), so that
 # summaries kept under the old meaning are rebuilt rather than mixed with new ones.
-DEFINITION_VERSION = 2  # 2: answers counted in the segment stamped when answered
+DEFINITION_VERSION = 3  # 2: answers counted in the segment stamped when answered; 3: segments carry the site
 
 
 @dataclass
@@ -255,17 +255,21 @@ def pack_segment(segment: Segment) -> str:
 
 
 def unpack_segment(text: str) -> Segment:
-    cohort, department, stage = text.split("\t")
-    return (cohort, department, stage)
+    """A stored segment; one stamped before sites were (cohort, department, stage) has no site recorded."""
+    parts = text.split("\t")
+    if len(parts) == 3:
+        parts.append(NOT_RECORDED)
+    cohort, department, stage, site = parts
+    return (cohort, department, stage, site)
 
 
 def person_segment(session: Session, *, team_id: str, user_id: str) -> Segment:
     """One person's reporting segment now (stamped on each answer they give)."""
-    return person_segments(session, team_id=team_id, user_id=user_id).get(user_id, (NOT_RECORDED, NOT_RECORDED, NOT_RECORDED))
+    return person_segments(session, team_id=team_id, user_id=user_id).get(user_id, (NOT_RECORDED,) * 4)
 
 
 def person_segments(session: Session, *, team_id: str, user_id: str | None = None) -> dict[str, Segment]:
-    """Each member's reporting segment now: (cohort of their first group, department, career-stage band)."""
+    """Each member's reporting segment now: (cohort of their first group, department, career-stage band, site)."""
     first_cohort: dict[str, str] = {}
     memberships = (
         select(GroupMember.slack_user_id, Group.cohort)
@@ -273,7 +277,7 @@ def person_segments(session: Session, *, team_id: str, user_id: str | None = Non
         .where(Group.team_id == team_id)
         .order_by(GroupMember.joined_at, GroupMember.id)
     )
-    members = select(Member.slack_user_id, Member.department, Member.career_stage).where(Member.team_id == team_id)
+    members = select(Member.slack_user_id, Member.department, Member.career_stage, Member.site).where(Member.team_id == team_id)
     if user_id is not None:
         memberships = memberships.where(GroupMember.slack_user_id == user_id)
         members = members.where(Member.slack_user_id == user_id)
@@ -282,10 +286,11 @@ def person_segments(session: Session, *, team_id: str, user_id: str | None = Non
     members = session.execute(members)
     bands: dict[str, str] = {}  # a few dozen distinct stages among thousands of people
     segments = {}
-    for member_id, department, stage in members:
+    for member_id, department, stage, site in members:
         if stage not in bands:
             bands[stage] = career_stage_band(stage)
-        segments[member_id] = (first_cohort.get(member_id) or NOT_RECORDED, department or NOT_RECORDED, bands[stage])
+        segments[member_id] = (first_cohort.get(member_id) or NOT_RECORDED, department or NOT_RECORDED, bands[stage],
+                               site or NOT_RECORDED)
     return segments
 
 

@@ -121,7 +121,7 @@ def forget_person(session: Session, *, team_id: str, user_id: str) -> int:
     in the same transaction. Returns the number of rows about them deleted (their segment)."""
     state = _locked_state(session, team_id)  # even with no summaries yet: a first view must wait for the erasure
     row = session.get(PulseReportSegment, (team_id, user_id))
-    segment = None if row is None else (row.cohort, row.department, row.career_stage)
+    segment = None if row is None else (row.cohort, row.department, row.career_stage, row.site)
     if row is not None:
         session.delete(row)
     removed = int(row is not None)
@@ -158,7 +158,8 @@ def export_person(session: Session, *, team_id: str, user_id: str) -> list[dict]
     segment = session.get(PulseReportSegment, (team_id, user_id))
     if segment is None:
         return []
-    return [{"report_segment": {"cohort": segment.cohort, "department": segment.department, "career_stage": segment.career_stage}}]
+    return [{"report_segment": {"cohort": segment.cohort, "department": segment.department, "career_stage": segment.career_stage,
+                                "site": segment.site}}]
 
 
 def segments_digest(segments: Mapping[str, Segment]) -> str:
@@ -257,10 +258,10 @@ def _parse_cells(team_id: str, months: Mapping[date, str]) -> Aggregates:
 
 def _parse_month(month: date, text: str) -> Aggregates:
     return {
-        (instrument, month, (cohort, department, stage)): InstrumentCell(
+        (instrument, month, (cohort, department, stage, site)): InstrumentCell(
             Moments(n, total, squares), flagged, Moments(change_n, change_total, change_squares)
         )
-        for instrument, cohort, department, stage, n, total, squares, change_n, change_total, change_squares, flagged
+        for instrument, cohort, department, stage, site, n, total, squares, change_n, change_total, change_squares, flagged
         in json.loads(text)
     }
 
@@ -289,9 +290,9 @@ def _write_months(session: Session, team_id: str, months: Iterable[date], finger
 
 def _segments(session: Session, team_id: str) -> dict[str, Segment]:
     table = PulseReportSegment.__table__
-    rows = session.execute(select(table.c.slack_user_id, table.c.cohort, table.c.department, table.c.career_stage)
+    rows = session.execute(select(table.c.slack_user_id, table.c.cohort, table.c.department, table.c.career_stage, table.c.site)
                            .where(table.c.team_id == team_id))
-    return {user: (cohort, department, stage) for user, cohort, department, stage in rows}
+    return {user: (cohort, department, stage, site) for user, cohort, department, stage, site in rows}
 
 
 def _write_segments(session: Session, team_id: str, segments: Mapping[str, Segment], moved: set[str]) -> None:
@@ -300,6 +301,6 @@ def _write_segments(session: Session, team_id: str, segments: Mapping[str, Segme
         session.execute(delete(PulseReportSegment).where(PulseReportSegment.team_id == team_id,
                                                          PulseReportSegment.slack_user_id.in_(users[start:start + _CHUNK])))
     rows = [dict(team_id=team_id, slack_user_id=user, cohort=segments[user][0], department=segments[user][1],
-                 career_stage=segments[user][2]) for user in users if user in segments]
+                 career_stage=segments[user][2], site=segments[user][3]) for user in users if user in segments]
     if rows:
         session.execute(PulseReportSegment.__table__.insert(), rows)

@@ -32,6 +32,7 @@ from bot.domain.trends import (
     DEFAULT_METRICS,
     DEFAULT_TABLES,
     DIMENSIONS,
+    SITE,
     Membership,
     Metric,
     ProgramSummary,
@@ -40,6 +41,7 @@ from bot.domain.trends import (
     TrendReport,
     summarise_program,
     month_of,
+    tables_for_sites,
     t_quantile,
     validated_tables,
     wilson_interval,
@@ -75,6 +77,9 @@ def trend_report_from_aggregates(
     for metric in metric_list:
         if metric.kind == "percent":
             catalogue.instrument(metric.instrument).flag(metric.flag or "")
+    instruments = {metric.instrument for metric in metric_list}
+    table_list = tables_for_sites(table_list, {segment[DIMENSIONS.index(SITE)] for (instrument_id, _, segment), cell
+                                               in aggregates.items() if instrument_id in instruments and cell.values.n})
 
     by_instrument: dict[str, list[tuple[date, Segment, InstrumentCell]]] = defaultdict(list)
     for (instrument_id, month, segment), cell in aggregates.items():
@@ -158,21 +163,26 @@ def _estimate(metric: Metric, n: int, total: int, squares: int) -> tuple[float, 
     return mean, mean - half_width, mean + half_width
 
 
-def exact_trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None) -> TrendReport:
+def exact_trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None,
+                       metrics: Sequence[Metric] = DEFAULT_METRICS) -> TrendReport:
     """The exact figures (suppressed per table family) from the team's pulse summaries, brought up to
     date first. Never shown as they are: :func:`trend_report` plans and coarsens them."""
     catalogue = catalogue or default_catalogue()
-    aggregates = cached_pulse_aggregates(session, team_id=team_id, definition=Definition.of(catalogue, DEFAULT_METRICS))
-    return trend_report_from_aggregates(aggregates, min_group=min_group, catalogue=catalogue)
+    aggregates = cached_pulse_aggregates(session, team_id=team_id, definition=Definition.of(catalogue, metrics))
+    return trend_report_from_aggregates(aggregates, min_group=min_group, metrics=metrics, catalogue=catalogue)
 
 
 def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None,
-                 as_of: date | None = None, coarsening: Coarsening = Coarsening()) -> TrendReport:
+                 as_of: date | None = None, coarsening: Coarsening = Coarsening(),
+                 metrics: Sequence[Metric] = DEFAULT_METRICS) -> TrendReport:
     """The admin trend report as published: closed months only, months already in the publication
     ledger exactly as recorded, new months planned over every metric together and coarsened
-    (``bot.domain.publication``), and recorded in the ledger before they are returned."""
+    (``bot.domain.publication``), and recorded in the ledger before they are returned.
+
+    ``metrics``: what is published, :data:`bot.domain.trends.DEFAULT_METRICS` unless a caller
+    deliberately publishes more (``WHO5_CHANGE`` in a weakened build the privacy tests attack)."""
     as_of = as_of or datetime.now(timezone.utc).date()
-    exact = exact_trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue)
+    exact = exact_trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue, metrics=metrics)
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
     kinds = {metric.id: metric.kind for metric in exact.metrics}

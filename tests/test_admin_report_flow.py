@@ -16,7 +16,7 @@ import pytest
 from sqlmodel import Session, select
 
 from bot.domain.charts import PNG_SIGNATURE
-from bot.domain.trends import OVERALL_LABEL, PulseRow, build_trend_report, career_stage_band, month_of
+from bot.domain.trends import DEFAULT_METRICS, OVERALL_LABEL, WHO5_CHANGE, PulseRow, build_trend_report, career_stage_band, month_of
 from storage.db import session_scope
 from storage.models import AuditEntry, Group, GroupMember, GroupSession, Member, SessionAttendance, Survey, SurveyResponse
 from storage.reports import exact_trend_report, program_summary, trend_report
@@ -137,12 +137,13 @@ def test_report_goes_to_the_admins_dm_with_a_chart_and_a_csv(slack, standin, eng
     assert "Retention: 6 months *not yet*" in text
     assert "Mean WHO-5 (0-100)" in text and "Feb 2026" in text and "% burnout (3 or more)" in text
     assert shown_counts(text) and min(shown_counts(text)) >= MIN_GROUP
+    assert "WHO-5 change from baseline" not in text and "in the program evaluation above" in text
     assert "Dermatology" not in text  # a breakdown row that can never be shown is left out, not listed as hidden
 
     chunks = png_chunks(png_file["content"])
     assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND" and len(png_file["content"]) > 10_000
     rows = list(csv.DictReader(io.StringIO(csv_file["content"].decode("utf-8"))))
-    assert rows and {r["metric"] for r in rows} == {"who5_mean", "burnout_pct", "who5_change"}
+    assert rows and {r["metric"] for r in rows} == {"who5_mean", "burnout_pct"}  # change from baseline: evaluation only
     for row in rows:
         assert row["suppressed"] == "yes" or int(row["respondents"]) >= MIN_GROUP
     assert all(r["suppressed"] == "yes" for r in rows if r["department"] == "Dermatology")
@@ -219,6 +220,26 @@ def test_chart_plots_the_monthly_means_of_all_respondents(engine):
     assert (width, height) == (1000, 500)
 
 
+def test_change_from_baseline_is_published_monthly_only_by_a_build_that_asks_for_it(engine):
+    """Each month's change sums that month's respondents' baselines, the unknowns months share: the
+    report leaves it to the evaluation's paired cohort. A weakened build can still publish it."""
+    small_department_program(engine)
+    with Session(engine) as session:
+        weakened = trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP, metrics=WITH_CHANGE, as_of=date(2026, 3, 2))
+    changes = [cell for cell in weakened.cells if cell.metric == "who5_change" and not cell.suppressed]
+    assert changes and all(cell.table == () for cell in changes)  # the overall row only (Coarsening.change_tables)
+
+    with Session(engine) as session:  # the default build shows no change, not even what the ledger holds
+        published = trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP, as_of=date(2026, 3, 2))
+    assert [metric.id for metric in published.metrics] == [metric.id for metric in DEFAULT_METRICS]
+    assert published.cells and "who5_change" not in {cell.metric for cell in published.cells}
+
+
+# Every metric the summaries can compute, the change from baseline included: the SQL path must
+# match the domain for a build that publishes it, too.
+WITH_CHANGE = (*DEFAULT_METRICS, WHO5_CHANGE)
+
+
 def test_sql_aggregation_matches_the_domain_report_over_every_answer(engine):
     """The SQL path must publish exactly what bot.domain.trends computes from one row per answer."""
     rng = random.Random(7)
@@ -238,7 +259,7 @@ def test_sql_aggregation_matches_the_domain_report_over_every_answer(engine):
     seed_answers(engine, answers)
 
     with Session(engine) as session:
-        from_sql = exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP)
+        from_sql = exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP, metrics=WITH_CHANGE)
     first: dict[tuple[str, str], tuple[date, int]] = {}
     for user_id, when, instrument, value in answers:
         key = (when.date(), value)
@@ -249,7 +270,7 @@ def test_sql_aggregation_matches_the_domain_report_over_every_answer(engine):
                  baseline_value=None if first[(user_id, instrument)] == (when.date(), value) else first[(user_id, instrument)][1])
         for user_id, when, instrument, value in answers
     ]
-    from_rows = build_trend_report(rows, min_group=MIN_GROUP)
+    from_rows = build_trend_report(rows, min_group=MIN_GROUP, metrics=WITH_CHANGE)
     assert (from_sql.months, from_sql.tables, from_sql.metrics) == (from_rows.months, from_rows.tables, from_rows.metrics)
     assert len(from_sql.cells) == len(from_rows.cells)
     assert any(cell.suppressed for cell in from_sql.cells) and any(not cell.suppressed for cell in from_sql.cells)
@@ -271,7 +292,7 @@ def domain_report(people: dict[str, tuple[str, str]], answers: list[tuple[str, d
                  {"cohort": "2025-fall", "department": people[user_id][0], "career_stage": career_stage_band(people[user_id][1])},
                  baseline_value=None if first[(user_id, instrument)] == (when.date(), value) else first[(user_id, instrument)][1])
         for user_id, when, instrument, value in answers
-    ], min_group=MIN_GROUP)
+    ], min_group=MIN_GROUP, metrics=WITH_CHANGE)
 
 
 def test_the_kept_summaries_still_match_the_domain_report_after_answers_and_a_profile_change(engine):
@@ -287,7 +308,7 @@ def test_the_kept_summaries_still_match_the_domain_report_after_answers_and_a_pr
     answers += [("U0044", april + timedelta(days=4), "who5", 40), ("U0044", april + timedelta(days=14), "who5", 44)]
     seed_answers(engine, answers)
     with Session(engine) as session:
-        assert_same_cells(exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP), domain_report(people, answers))
+        assert_same_cells(exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP, metrics=WITH_CHANGE), domain_report(people, answers))
 
     # New answers in April, a late one in March that becomes U0044's baseline (so April changes
     # through it), and U0007 moving department (so January and February move them).
@@ -300,7 +321,7 @@ def test_the_kept_summaries_still_match_the_domain_report_after_answers_and_a_pr
         session.add(member)
     people["U0007"] = ("Dermatology", people["U0007"][1])
     with Session(engine) as session:
-        assert_same_cells(exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP), domain_report(people, answers + later))
+        assert_same_cells(exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP, metrics=WITH_CHANGE), domain_report(people, answers + later))
 
 
 def assert_same_cells(ours, theirs) -> None:  # noqa: ANN001

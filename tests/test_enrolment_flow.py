@@ -78,6 +78,7 @@ def test_join_opens_a_prefilled_modal_and_enrols_on_submit(slack, standin, engin
     assert block_ids == ["consent", "career_stage", "specialty", "availability", "taking_part"]
     assert view["submit"]["text"] == "Join"
     assert "confidential, not anonymous" in json.dumps(view)
+    assert "the program evaluation's 6- and 12-month results, published once that survey has closed" in json.dumps(view)
     availability = next(b for b in view["blocks"] if b.get("block_id") == "availability")
     assert len(availability["element"]["options"]) == 4  # a few common windows, not every day and part of day
 

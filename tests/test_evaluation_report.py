@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+import csv
+import io
+from datetime import date, datetime, timedelta, timezone
 
 from sqlmodel import Session
 
-from bot.flows.evaluation_report import evaluation_text
+from bot.flows.evaluation_report import evaluation_csv, evaluation_sentence, evaluation_text
+from storage.db import session_scope
 from storage.evaluation import sessions_held_and_planned, wave_answers
-from storage.models import Group, GroupSession, Survey, SurveyResponse
+from storage.models import Group, GroupSession, Member, Survey, SurveyResponse
+from storage.personal_data import erase_person
 from storage.workspaces import ensure_workspace
 
 T0 = datetime(2026, 1, 5, 12, tzinfo=timezone.utc)
@@ -57,20 +61,25 @@ def test_the_report_section_opens_with_one_sentence_and_withholds_small_figures(
     with Session(engine) as session:
         _seed(session)
         text = evaluation_text(session, team_id="T1", min_group=5)
-        strict = evaluation_text(session, team_id="T1", min_group=7)
     assert text.splitlines()[1] == (
         # Published as every figure is (bot.domain.publication.Coarsening): 6 people show as 5, 16.7% as 20%.
         "Among the 5 physicians who answered both at joining and at 12 months, the share burned out fell from 50% to 20% "
         "(the COMPASS trial saw a fall of 12.7 points in a year); 10 of 12 planned group sessions were held."
     )
-    assert (
-        "*12 months*: 5 people, 100% of the 5 who answered at joining.\n"
+    assert (  # every 12-month answer is in and nobody else is in the program: the wave closed with the last one
+        "*12 months* (published once the wave closed on 2026-01-05): 5 people, 100% of the 5 who answered at joining.\n"
         "• Burnout: mean change -0.5 (95% CI -1.0 to +0.1), n = 5\n"
         "• Wellbeing (WHO-5): withheld (fewer than 5 answered)\n"
     ) in text
     assert "• Share burned out: 50% → 20% (-30.0 points); COMPASS trial at 12 months: -12.7 points (controls +1.9)\n" in text
-    assert "*6 months*: fewer than 5 people answered both at joining and at 6 months, so no figure is shown." in text
+    assert "*6 months*: the 6-month wave is still open (0 answered so far, rounded to 5); its figures are published once it closes." in text
     assert "no control group" in text
+
+
+def test_a_wave_published_under_a_higher_threshold_withholds_small_figures(engine):
+    with Session(engine) as session:
+        _seed(session)
+        strict = evaluation_text(session, team_id="T1", min_group=7)
     assert "50%" not in strict and "mean change" not in strict and "at least 7 are needed" in strict
 
 
@@ -138,7 +147,8 @@ def test_the_evaluation_csv_holds_the_same_figures_and_marks_withheld_ones(engin
     assert change["value"] == "-30" and (change["compass_12m"], change["control_12m"]) == ("-12.7", "1.9")
     withheld = by_key[("who5_mean_change", "12m")]
     assert (withheld["n"], withheld["value"], withheld["suppressed"]) == ("", "", "yes")
-    assert by_key[("response_rate_percent", "6m")]["suppressed"] == "yes"
+    assert by_key[("wave_closed_on", "12m")]["value"] == "2026-01-05"
+    assert by_key[("answered_so_far_rounded", "6m")]["n"] == "0" and ("response_rate_percent", "6m") not in by_key
     assert by_key[("G: sessions held", "")]["value"] == "10"
 
 
@@ -154,3 +164,82 @@ def test_cli_report_writes_the_evaluation_csv(engine, database_url, tmp_path, mo
     text = (tmp_path / "evaluation.csv").read_text(encoding="utf-8")
     assert text.startswith("section,measure,wave,n,value,ci_low,ci_high,compass_12m,control_12m,suppressed\n")
     assert "paired_cohort,burnout_mean_change,12m,5,-0.48,-1.04,0.08," in text  # coarsened, as published
+
+
+# ---------------------------------------------------------------- waves published once closed, then as recorded
+
+JOINED = datetime(2025, 1, 6, 9, tzinfo=timezone.utc)
+BASELINE = {"U0": 5, "U1": 2, "U2": 4, "U3": 1, "U4": 3, "U5": 2, "U6": 3}
+AT_12M = {"U0": 1, "U1": 2, "U2": 3, "U3": 1, "U4": 2, "U5": 2, "U6": 3}
+ANSWERED_12M = JOINED + timedelta(days=368)
+
+
+def _answer(session: Session, user_id: str, wave: str, value: int, when: datetime) -> None:
+    survey = Survey(team_id="T1", slack_user_id=user_id, kind="baseline" if wave == "baseline" else "followup", wave=wave,
+                    instruments="burnout", status="completed", sent_at=when, completed_at=when)
+    session.add(survey)
+    session.flush()
+    session.add(SurveyResponse(survey_id=survey.id, team_id="T1", slack_user_id=user_id, instrument="burnout", score=value,
+                               answered_at=when))
+
+
+def _program(engine, *, answering_12m: list[str]) -> None:  # noqa: ANN001
+    """Seven members who joined together, each with a baseline; those named answered at 12 months."""
+    with session_scope(engine) as session:
+        ensure_workspace(session, team_id="T1")
+        for user_id, value in BASELINE.items():
+            session.add(Member(team_id="T1", slack_user_id=user_id, status="active", consented_at=JOINED, created_at=JOINED,
+                               updated_at=JOINED))
+            _answer(session, user_id, "baseline", value, JOINED + timedelta(days=1))
+        for user_id in answering_12m:
+            _answer(session, user_id, "12m", AT_12M[user_id], ANSWERED_12M)
+
+
+def _wave_rows(engine, now: datetime) -> list[dict]:  # noqa: ANN001
+    with Session(engine) as session:
+        rows = csv.DictReader(io.StringIO(evaluation_csv(session, team_id="T1", min_group=5, now=now)))
+        return [row for row in rows if row["section"] == "paired_cohort" and row["wave"] == "12m"]
+
+
+def test_no_figure_of_a_wave_shows_before_it_closes(engine):
+    _program(engine, answering_12m=[f"U{i}" for i in range(6)])  # U6 can still answer until 74 days past their due date
+    closes = JOINED + timedelta(days=365 + 74)
+    with Session(engine) as session:
+        text = evaluation_text(session, team_id="T1", min_group=5, now=closes - timedelta(days=1))
+        sentence = evaluation_sentence(session, team_id="T1", min_group=5, now=closes - timedelta(days=1))
+    assert ("*12 months*: the 12-month wave is still open (5 answered so far, rounded to 5); its figures are published "
+            f"once it closes, on {closes.date().isoformat()} at the earliest.") in text
+    assert "mean change" not in text and "→" not in text and "Among the" not in sentence
+    assert [(r["measure"], r["n"], r["value"]) for r in _wave_rows(engine, closes - timedelta(days=1))] == [
+        ("answered_so_far_rounded", "5", "5")]
+
+    published = _wave_rows(engine, closes)
+    assert published[0]["measure"] == "wave_closed_on" and published[0]["value"] == closes.date().isoformat()
+    burnout = next(r for r in published if r["measure"] == "burnout_mean_change")
+    assert burnout["n"] == "5" and burnout["suppressed"] == "no"
+    with session_scope(engine) as session:  # an answer after the wave closed revises nothing
+        _answer(session, "U6", "12m", 1, closes + timedelta(days=1))
+    assert _wave_rows(engine, closes + timedelta(days=30)) == published
+
+
+def test_a_forget_me_after_the_wave_closed_leaves_its_figures_as_published(engine):
+    _program(engine, answering_12m=list(AT_12M))  # everyone answered: the wave closed with the last answer
+    after = ANSWERED_12M + timedelta(days=1)
+    before_erasure = _wave_rows(engine, after)
+    assert next(r for r in before_erasure if r["measure"] == "burnout_mean_change")["value"] == "-0.88"
+    with Session(engine) as session:
+        sentence = evaluation_sentence(session, team_id="T1", min_group=5, now=after)
+    with session_scope(engine) as session:
+        erase_person(session, team_id="T1", user_id="U0")  # the one whose burnout fell by 4
+    assert _wave_rows(engine, after + timedelta(days=1)) == before_erasure
+    with Session(engine) as session:
+        assert evaluation_sentence(session, team_id="T1", min_group=5, now=after + timedelta(days=1)) == sentence
+
+
+def test_a_wave_closes_only_after_the_last_follow_up_can_have_been_answered():
+    from bot.domain.evaluation import FOLLOWUP_DUE, LAST_ANSWER_AFTER_DUE
+    from bot.flows.enrolment import FOLLOWUP_WAVES
+    from bot.flows.pulse import OPEN_FOR, WAVE_WINDOW
+
+    assert dict(FOLLOWUP_WAVES) == FOLLOWUP_DUE
+    assert LAST_ANSWER_AFTER_DUE == WAVE_WINDOW + OPEN_FOR["followup"]

@@ -212,6 +212,9 @@ def test_forget_me_keeps_published_months_and_leaves_the_person_out_of_later_one
         answer(slack, standin, ANA, dict(BASELINE_ANSWERS, who5=[5, 5, 5, 5, 5]))  # WHO-5 of 100, in March
         eventually(lambda: surveys_of(engine, ANA) and surveys_of(engine, ANA)[0].status == "completed")
         slack.command(ANA, "forget-me")
+        # What stays: the monthly totals and the evaluation's results already published.
+        assert "Monthly totals and 6- or 12-month evaluation results already reported to admins stay exactly as they " \
+               "were published" in str(last_response(responses, slack))
         slack.action(ANA, "forget_me_confirm", "confirm")
         assert "deleted" in last_response(responses, slack)["text"]
         after = _overall_who5(slack, standin, "2026-02")

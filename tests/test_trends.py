@@ -10,6 +10,7 @@ from scipy import stats
 from bot.domain.trends import (
     CSV_COLUMNS,
     DEFAULT_METRICS,
+    WHO5_CHANGE,
     DEFAULT_TABLES,
     OVERALL_LABEL,
     Membership,
@@ -135,7 +136,7 @@ def test_phq2_and_intent_to_leave_percentages():
 def test_change_from_baseline_is_a_paired_mean_with_t_interval():
     current = {f"p{i}": ("Medicine", "Trainee", v) for i, v in enumerate([60, 64, 56, 72, 68, 80])}
     baseline = {"p0": 48, "p1": 52, "p2": 56, "p3": 60, "p4": 52}  # p5 has no baseline
-    report = build_trend_report(who5_rows(current, baseline=baseline), min_group=5)
+    report = build_trend_report(who5_rows(current, baseline=baseline), min_group=5, metrics=[DEFAULT_METRICS[0], WHO5_CHANGE])
     cell = overall(report, "who5_change")
     differences = [12, 12, 0, 12, 16]
     mean, low, high = mean_interval(differences)
@@ -273,7 +274,7 @@ def test_csv_has_the_same_suppressed_aggregates():
 
 
 def test_default_tables_are_the_documented_ones():
-    assert DEFAULT_TABLES == ((), ("cohort",), ("department",), ("career_stage",), ("department", "career_stage"))
+    assert DEFAULT_TABLES == ((), ("cohort",), ("department",), ("career_stage",), ("department", "career_stage"), ("site",))
 
 
 # ---------------------------------------------------------------- program summary

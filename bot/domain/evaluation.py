@@ -9,6 +9,11 @@
   from the trial's, so the comparison is a landmark, not a test.
 * **Suppression**: every figure describing fewer than ``min_group`` people is withheld
   (``None``), never rounded or approximated; the same threshold as every other report.
+* **Closed waves only, published once.** A wave's figures are published once no answer can
+  still come in (:func:`wave_closes_at`), recorded in the publication ledger, and shown as
+  recorded ever after: a forget-me or a late answer never revises a published wave, so two
+  reports cannot be subtracted to find one person. Until then only the number answered so far,
+  rounded to 5, is shown.
 
 This module is pure: it imports neither Slack nor the database.
 """
@@ -16,8 +21,9 @@ This module is pure: it imports neither Slack nor the database.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Iterable, Mapping, Sequence
 
 from bot.domain.instruments import Catalogue
 from bot.domain.publication import Coarsening
@@ -40,6 +46,13 @@ _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
         29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
+
+
+# How wave surveys are sent (bot.flows.enrolment, bot.flows.pulse): due 182 or 365 days after
+# joining, deferred (a session week, a pause) up to WAVE_WINDOW (60 days) past that, then open
+# OPEN_FOR["followup"] (14 days). So nobody answers a wave later than 74 days past their due date.
+FOLLOWUP_DUE = {"6m": timedelta(days=182), "12m": timedelta(days=365)}
+LAST_ANSWER_AFTER_DUE = timedelta(days=60 + 14)
 
 
 def t95(df: int) -> float:
@@ -186,3 +199,60 @@ def coarsened(cohort: PairedCohort, coarsening: Coarsening) -> PairedCohort:
                    for s in cohort.shares)
     return replace(cohort, baseline_n=coarsening.respondents(cohort.baseline_n), n=coarsening.respondents(cohort.n),
                    response_rate=percent(cohort.n, cohort.response_rate), means=means, shares=shares)
+
+
+# ---------------------------------------------------------------- publishing a wave once it has closed
+
+
+def wave_closes_at(wave: str, *, answered_at: Mapping[str, datetime], joined_at: Mapping[str, datetime]) -> datetime | None:
+    """When the last answer to ``wave`` can have come in: for everyone in the program
+    (``joined_at``: people still in it, by when they joined) the time of their answer, or, for
+    those who have not answered, the last day their survey can still be answered. None when
+    nobody has answered and nobody can. People who joined after the wave was published are
+    in no published figure: the ledger keeps the wave as published."""
+    ends = list(answered_at.values())
+    ends += [joined + FOLLOWUP_DUE[wave] + LAST_ANSWER_AFTER_DUE for user, joined in joined_at.items() if user not in answered_at]
+    return max(ends, default=None) if answered_at or joined_at else None
+
+
+@dataclass(frozen=True)
+class Wave:
+    """One follow-up wave as the report shows it: published figures once closed, a rounded count until then."""
+
+    wave: str
+    cohort: PairedCohort | None  # the published figures; None while the wave is open
+    closed_on: date | None  # when it closed (published waves)
+    answered_so_far: int | None = None  # open waves: people who answered it, rounded to Coarsening.count_base
+    closes_on: date | None = None  # open waves: the earliest it can close (later if more people join)
+
+    @property
+    def open(self) -> bool:
+        return self.cohort is None
+
+
+def cohort_record(cohort: PairedCohort) -> dict:
+    """The published figures of a cohort, as the ledger keeps them (JSON)."""
+    return asdict(cohort)
+
+
+def cohort_from_record(record: Mapping) -> PairedCohort:
+    return PairedCohort(
+        wave=record["wave"], baseline_n=record["baseline_n"], n=record["n"], response_rate=record["response_rate"],
+        means=tuple(MeanChange(**mean) for mean in record["means"]),
+        shares=tuple(ShareChange(**share) for share in record["shares"]),
+    )
+
+
+def evaluation_sentence(waves: Sequence[Wave], *, sessions_held: int, sessions_planned: int, min_group: int) -> str:
+    """The opening sentence over the published waves (the 12-month one first); while none has closed, when the first will."""
+    published = [w for w in waves if not w.open]
+    if published:
+        lead = next((w for w in reversed(published) if not w.cohort.suppressed), published[-1])  # type: ignore[union-attr]
+        return opening_sentence(lead.cohort, sessions_held=sessions_held, sessions_planned=sessions_planned,  # type: ignore[arg-type]
+                                min_group=min_group)
+    first = waves[0]
+    months = first.wave.removesuffix("m")
+    when = f", on {first.closes_on.isoformat()} at the earliest" if first.closes_on else ""
+    return (f"No follow-up wave has closed yet: the {months}-month figures are published once the {months}-month wave "
+            f"closes{when} ({first.answered_so_far} answered so far, rounded to {Coarsening().count_base}); "
+            f"{sessions_held} of {sessions_planned} planned group sessions were held.")

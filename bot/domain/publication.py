@@ -16,9 +16,13 @@ was already published and returns what may be shown now:
 * **One pattern per month.** A cell hidden for any metric of a month is hidden for every
   metric of that month (hiding more never makes a derivation possible), so counts and sums
   of different metrics cannot be set against each other.
-* **Change from baseline only for the fixed paired cohort.** The change is published for the
-  overall row (every respondent past their baseline), never by breakdown: breakdown baseline
-  sums in different months were the shared unknowns that linked months together.
+* **Change from baseline only for the fixed paired cohort.** The monthly report publishes no
+  change from baseline (``bot.domain.trends.DEFAULT_METRICS`` has none): a month's change sums
+  that month's respondents' baselines, the one unknown shared between months, so breakdown
+  baseline sums in two months differed by the people who answered in only one. The change is
+  reported for the evaluation's fixed paired cohort (``bot.domain.evaluation``). A caller that
+  publishes ``WHO5_CHANGE`` anyway (a deliberately weakened build) gets it for ``change_tables``
+  only, the overall row by default.
 * **Coarsening.** Respondent counts are rounded to ``count_base`` (5), so ``n x mean`` is never
   an exact sum; means are rounded to a whole point (to 2 points under ``precise_from``
   respondents), percentages to 5 points (10 under ``precise_from``); no interval is published,
@@ -27,6 +31,23 @@ was already published and returns what may be shown now:
   every difference of figures.
 * **Rows that can never be shown are left out.** A breakdown row hidden in every month of a
   report is dropped rather than listed as hidden.
+
+**Why planning month by month is planning across months.** Every published figure of month m
+is a sum over the people who answered in m of a function of their latest answer in m (a mean
+of the values, a share of the flags), and a person's latest answer in m is an unknown of m
+alone: no figure of one month involves an unknown of another, and each unknown's bounds (the
+instrument's range and step) are its own. So every linear or integer relation an admin can
+write over the figures splits into one block per month sharing no unknown: a combination of
+figures from several months that pins down an aggregate pins it down within each month on its
+own (it cannot cancel an unknown of month m with a figure of month m'), and a bound on one
+month's unknowns says nothing of another's. The per-month plan (one suppression pattern over
+every metric of the month, and coarsening) protects each block, and the ledger makes each
+block one version for ever: no later report adds a second version of a month to set against
+the first (a forget-me, a roster move or a late answer changes no published month). The
+per-month plan with the ledger is therefore the joint plan over every month. It holds only
+while no figure shares unknowns across months: a change from baseline per month (each
+respondent's baseline in every month's sum) or a figure over several months (a rolling mean)
+would join the blocks, and must be planned jointly or coarsened away before being published.
 
 Call it with the exact cells of :func:`bot.domain.trends.build_trend_report` (or the SQL
 equivalent), the ledger's cells, the threshold and the first day of the open month; record
@@ -105,7 +126,8 @@ def plan_publication(
     k = validate_min_group(min_group)
     recorded: dict[date, list[ReportCell]] = defaultdict(list)
     for cell in ledger:
-        recorded[cell.month].append(cell)
+        if cell.metric in metric_kinds:  # a metric no longer published is not shown again
+            recorded[cell.month].append(cell)
     fresh: dict[date, list[ReportCell]] = defaultdict(list)
     for cell in candidates:
         if cell.month < open_month and cell.month not in recorded:

@@ -6,7 +6,7 @@ Input is plain rows (the lead's queries produce them); output is a
 
 * One row per answer: a pseudonymous ``person_key``, the date, the instrument,
   the value on its reporting scale, the person's segment (cohort, department,
-  career stage) and, where known, their baseline value.
+  career stage, site) and, where known, their baseline value.
 * A person counts once per metric and month: their latest answer that month.
   Thresholds apply to distinct respondents, never to answers.
 * Every (metric, month) is one family of tables — by default overall, cohort,
@@ -15,8 +15,9 @@ Input is plain rows (the lead's queries produce them); output is a
   estimate and interval alike.
 * Estimates: means and mean change from baseline with a t interval on the
   (paired) values; percentages with a Wilson score interval; all 95%.
-* A COMPASS group is never a dimension: only cohort, department and career stage
-  are accepted.
+* A COMPASS group is never a dimension: only cohort, department, career stage and
+  site are accepted. A breakdown by site appears only when the answers span more
+  than one site: in a single-site program it would repeat the overall row.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from bot.domain.instruments import Catalogue, default_catalogue
 from bot.domain.people import CareerStage
 from bot.domain.privacy import SuppressionPlan, plan_suppression, validate_min_group
 
-DIMENSIONS = ("cohort", "department", "career_stage")
+DIMENSIONS = ("cohort", "department", "career_stage", "site")
 NOT_RECORDED = "Not recorded"
 DEFAULT_TABLES: tuple[tuple[str, ...], ...] = (
     (),
@@ -45,7 +46,9 @@ DEFAULT_TABLES: tuple[tuple[str, ...], ...] = (
     ("department",),
     ("career_stage",),
     ("department", "career_stage"),
+    ("site",),  # only when the program spans several sites: see tables_for_sites
 )
+SITE = "site"
 CONFIDENCE = 0.95
 _Z = statistics.NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
 OVERALL_LABEL = "All respondents"
@@ -77,8 +80,12 @@ DEFAULT_METRICS: tuple[Metric, ...] = (
     Metric("burnout_pct", "% burnout (3 or more)", "burnout", "percent", flag="burnout"),
     Metric("phq2_pct", "% PHQ-2 of 3 or more", "phq2", "percent", flag="positive_screen"),
     Metric("intent_to_leave_pct", "% intent to leave (moderate or more)", "intent_to_leave", "percent", flag="intends_to_leave"),
-    Metric("who5_change", "WHO-5 change from baseline", "who5", "change"),
 )
+# Not published monthly: each month's change sums that month's respondents' baselines, the one
+# unknown shared between months, so it would link months together. Change from baseline is
+# reported for the fixed paired cohort only (the program evaluation, bot.domain.evaluation).
+# Kept for callers that deliberately publish it (a weakened build in the privacy tests).
+WHO5_CHANGE = Metric("who5_change", "WHO-5 change from baseline", "who5", "change")
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,16 @@ def validated_tables(tables: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], 
     return table_list
 
 
+def tables_for_sites(tables: Sequence[Sequence[str]], sites: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+    """``tables`` without the breakdowns by site when the report's answers come from fewer than two
+    sites (a health system with several hospitals wants rows per site; a single-site program would
+    get one site row repeating the overall row)."""
+    table_list = tuple(tuple(table) for table in tables)
+    if len(set(sites)) >= 2:
+        return table_list
+    return tuple(table for table in table_list if SITE not in table)
+
+
 def build_trend_report(
     rows: Iterable[PulseRow],
     *,
@@ -196,6 +213,9 @@ def build_trend_report(
     row_list = list(rows)
     for index, row in enumerate(row_list):
         _check_row(index, row, catalogue)
+    instruments = {metric.instrument for metric in metric_list}
+    table_list = tables_for_sites(table_list, {row.segment.get(SITE) or NOT_RECORDED for row in row_list
+                                               if row.instrument in instruments})
 
     plans: dict[tuple, SuppressionPlan] = {}
     cells: list[ReportCell] = []

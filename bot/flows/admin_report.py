@@ -39,7 +39,7 @@ REPORT_SENT = "report_sent"
 HOME_VIEWED = "admin_report_home_viewed"
 CHART_METRIC = "who5_mean"
 MONTHS_SHOWN = 6
-BREAKDOWNS = (("cohort", "cohort"), ("department", "department"), ("career_stage", "career stage"))
+BREAKDOWNS = (("cohort", "cohort"), ("department", "department"), ("career_stage", "career stage"), ("site", "site"))
 
 
 def register(app: App, services: Services, router: CommandRouter) -> None:

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from bot.runtime.delivery import DropDelivery, post_once
 from bot.flows.commands import CommandContext, CommandRouter, answer_privately, run_guarded, who
 from bot.domain.crisis import country_of_timezone
+from bot.domain.evaluation import FOLLOWUP_DUE
 from bot.domain.quiet_hours import zone
 from bot.flows.directory_changes import account_kind, remove_person
 from bot.flows.home import publish_home
@@ -273,7 +274,7 @@ def deliver_resume(services: Services, client: WebClient, action, payload: dict)
 INVITATION_KIND = "invitation"
 BASELINE_SURVEY_KIND = "survey_baseline"
 FOLLOWUP_SURVEY_KIND = "survey_followup"
-FOLLOWUP_WAVES = (("6m", timedelta(days=182)), ("12m", timedelta(days=365)))
+FOLLOWUP_WAVES = tuple(FOLLOWUP_DUE.items())  # the evaluation decides from these when a wave has closed
 
 
 BASELINE_AT = time(8, 0)  # the morning after joining, in the person's own time zone
