@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 from bot.domain import privacy
 from bot.domain.publication import EXACT, Coarsening
 from bot.domain.scoring import score
-from bot.domain.trends import career_stage_band, report_csv
+from bot.domain.trends import DEFAULT_METRICS, WHO5_CHANGE, career_stage_band, report_csv
 from storage import ledger, reports
 from storage.db import session_scope
 from storage.models import Member, Survey
@@ -269,7 +269,7 @@ def test_the_attacker_breaks_current_profile_segments(engine, seed, monkeypatch)
 def test_the_attacker_breaks_a_monthly_change_from_baseline(engine, seed):
     """Ledger on, but each month planned on its own with the change from baseline by breakdown over
     exact figures: a cell's baseline totals in two months give the people between them away."""
-    program = run(engine, generate(seed), coarsening=EXACT)
+    program = run(engine, generate(seed), coarsening=EXACT, metrics=(*DEFAULT_METRICS, WHO5_CHANGE))
     found, _ = attacked(program, EXACT)
     assert [claim for claim in found if claim.how == "baselines" and claim.respondents < K]
 

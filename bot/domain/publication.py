@@ -25,8 +25,12 @@ was already published and returns what may be shown now:
   only, the overall row by default.
 * **Coarsening.** Respondent counts are rounded to ``count_base`` (5), so ``n x mean`` is never
   an exact sum; means are rounded to a whole point (to 2 points under ``precise_from``
-  respondents), percentages to 5 points (10 under ``precise_from``); no interval is published,
-  since an interval pins down the exact count. An attacker who knows every rounding rule and
+  respondents), percentages to 5 points (10 under ``precise_from``), and only over at least
+  ``percent_from`` (20) published respondents: a flag is one bit a person, and over a handful of
+  people a share rounded to 10 points still has one reading ("70%" of 5 to 7 people is 4 of 6),
+  which gives the count away as well. Every step follows the *published* count, so the step
+  says nothing the count does not. No interval is published, since an interval pins down the
+  exact count. An attacker who knows every rounding rule and
   every instrument's granularity still faces several possible sums for every figure, and so for
   every difference of figures.
 * **Rows that can never be shown are left out.** A breakdown row hidden in every month of a
