@@ -183,22 +183,23 @@ def coarsened(cohort: PairedCohort, coarsening: Coarsening) -> PairedCohort:
         def mean(n: int, value: float | None) -> float | None:
             if value is None:
                 return None
-            step = (coarsening.mean_step if n >= coarsening.precise_from else coarsening.mean_step_small) * scale
+            shown = coarsening.respondents(n)  # the step follows the published count, as in every report
+            step = (coarsening.mean_step if shown >= coarsening.precise_from else coarsening.mean_step_small) * scale
             return round(step * math.floor(value / step + 0.5), 4)
 
         return mean
 
-    def percent(n: int, value: float | None) -> float | None:
-        return None if value is None else coarsening.estimate("percent", n, value)
+    def rate(n: int, value: float | None) -> float | None:
+        return None if value is None else coarsening.estimate("percent", coarsening.respondents(n), value)
 
     means = tuple(replace(m, n=coarsening.respondents(m.n), mean=mean_of(m.instrument)(m.n, m.mean),
                           low=mean_of(m.instrument)(m.n, m.low), high=mean_of(m.instrument)(m.n, m.high))
                   for m in cohort.means)
-    shares = tuple(replace(s, n=coarsening.respondents(s.n), before_percent=percent(s.n, s.before_percent),
-                           after_percent=percent(s.n, s.after_percent), change_points=percent(s.n, s.change_points))
+    shares = tuple(replace(s, n=coarsening.respondents(s.n), before_percent=rate(s.n, s.before_percent),
+                           after_percent=rate(s.n, s.after_percent), change_points=rate(s.n, s.change_points))
                    for s in cohort.shares)
     return replace(cohort, baseline_n=coarsening.respondents(cohort.baseline_n), n=coarsening.respondents(cohort.n),
-                   response_rate=percent(cohort.n, cohort.response_rate), means=means, shares=shares)
+                   response_rate=rate(cohort.n, cohort.response_rate), means=means, shares=shares)
 
 
 # ---------------------------------------------------------------- publishing a wave once it has closed
