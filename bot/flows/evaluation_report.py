@@ -11,6 +11,7 @@ import csv
 import io
 from datetime import date, datetime
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.domain.curriculum import Catalogue as TopicCatalogue
@@ -21,8 +22,6 @@ from bot.domain.publication import Coarsening
 from bot.domain.instruments import default_catalogue
 from bot.domain.program_delivery import fidelity, funnel
 from bot.slack.render import render
-from sqlalchemy.engine import Engine
-
 from storage import ledger
 from storage.db import session_scope, utcnow
 from storage.evaluation import funnel_counts, group_records, sessions_held_and_planned, wave_answers, wave_timing
