@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from fractions import Fraction
 from functools import lru_cache
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from sqlalchemy import Date, and_, case, cast, func, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -63,12 +63,13 @@ def trend_report_from_aggregates(
     metrics: Sequence[Metric] = DEFAULT_METRICS,
     tables: Sequence[Sequence[str]] = DEFAULT_TABLES,
     catalogue: Catalogue | None = None,
+    months: Callable[[date], bool] | None = None,
 ) -> TrendReport:
     """The suppressed report ``bot.domain.trends.build_trend_report`` would build from the answers.
 
     Same metrics, tables, suppression plans (``bot.domain.privacy.plan_suppression``),
     estimates and 95% intervals, and the same order of cells, but from per-segment
-    sums instead of per-person rows.
+    sums instead of per-person rows. ``months``: which months to plan (all by default).
     """
     k = validate_min_group(min_group)
     catalogue = catalogue or default_catalogue()
@@ -85,12 +86,15 @@ def trend_report_from_aggregates(
     for (instrument_id, month, segment), cell in aggregates.items():
         by_instrument[instrument_id].append((month, segment, cell))
     cells: list[ReportCell] = []
-    months: set[date] = set()
+    planned: set[date] = set()
+    wanted = months
     for metric in metric_list:
         for month, by_segment in sorted(_measures_by_month(metric, by_instrument[metric.instrument]).items()):
-            months.add(month)
+            if wanted is not None and not wanted(month):
+                continue
+            planned.add(month)
             cells.extend(_month_cells(metric, month, tuple(sorted(by_segment.items())), table_list, k))
-    return TrendReport(min_group=k, metrics=metric_list, tables=table_list, months=tuple(sorted(months)), cells=tuple(cells))
+    return TrendReport(min_group=k, metrics=metric_list, tables=table_list, months=tuple(sorted(planned)), cells=tuple(cells))
 
 
 Sums = tuple[int, int, int]  # respondents, sum and sum of squares of one measure
@@ -164,12 +168,12 @@ def _estimate(metric: Metric, n: int, total: int, squares: int) -> tuple[float, 
 
 
 def exact_trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None,
-                       metrics: Sequence[Metric] = DEFAULT_METRICS) -> TrendReport:
+                       metrics: Sequence[Metric] = DEFAULT_METRICS, months: Callable[[date], bool] | None = None) -> TrendReport:
     """The exact figures (suppressed per table family) from the team's pulse summaries, brought up to
     date first. Never shown as they are: :func:`trend_report` plans and coarsens them."""
     catalogue = catalogue or default_catalogue()
     aggregates = cached_pulse_aggregates(session, team_id=team_id, definition=Definition.of(catalogue, metrics))
-    return trend_report_from_aggregates(aggregates, min_group=min_group, metrics=metrics, catalogue=catalogue)
+    return trend_report_from_aggregates(aggregates, min_group=min_group, metrics=metrics, catalogue=catalogue, months=months)
 
 
 def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: Catalogue | None = None,
@@ -182,18 +186,24 @@ def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: C
     ``metrics``: what is published, :data:`bot.domain.trends.DEFAULT_METRICS` unless a caller
     deliberately publishes more (``WHO5_CHANGE`` in a weakened build the privacy tests attack)."""
     as_of = as_of or datetime.now(timezone.utc).date()
-    exact = exact_trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue, metrics=metrics)
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
+    with session_scope(engine) as reader:
+        recorded = {cell.month for cell in ledger.published_cells(reader, team_id=team_id)}
+    open_month = month_of(as_of)
+    # Only months that may be published now and are not in the ledger yet need a suppression plan:
+    # the rest is shown as recorded or not at all (planning every month again cost seconds a view).
+    exact = exact_trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue, metrics=metrics,
+                               months=lambda month: month < open_month and month not in recorded)
     kinds = {metric.id: metric.kind for metric in exact.metrics}
     with session_scope(engine) as writer:
         plan = plan_publication(exact.cells, ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
-                                open_month=month_of(as_of), metric_kinds=kinds, coarsening=coarsening)
+                                open_month=open_month, metric_kinds=kinds, coarsening=coarsening)
         if plan.new:
             ledger.record(writer, team_id=team_id, cells=plan.new)
             # Another view may have recorded the same months first: show what the ledger holds.
             plan = plan_publication(exact.cells, ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
-                                    open_month=month_of(as_of), metric_kinds=kinds, coarsening=coarsening)
+                                    open_month=open_month, metric_kinds=kinds, coarsening=coarsening)
     return TrendReport(min_group=exact.min_group, metrics=exact.metrics, tables=exact.tables, months=plan.months, cells=plan.cells)
 
 

@@ -222,10 +222,14 @@ def _smallest_disclosure(shown: np.ndarray, fine_sizes: np.ndarray, k: int) -> n
         return None
 
     basis = reduced[small_pivot_rows]
-    single = [row for row in basis if np.count_nonzero(row) == 1]
-    if single:
-        atoms = [int(order[np.flatnonzero(row)[0]]) for row in single]
-        chosen = [min(atoms, key=lambda atom: (atom_sizes[atom], atom))]
+    # A basis row with every entry 1 is already a derivable set (a single atom, or a complement
+    # such as a total minus its shown breakdowns); only when none weighs under k is the integer
+    # program needed to look for combinations of rows.
+    ordered_sizes = atom_sizes[order]
+    ready = [row for row in basis if np.all(row[row != 0] == 1) and 1 <= int(ordered_sizes[row != 0].sum()) < k]
+    if ready:
+        lightest = min(ready, key=lambda row: (int(ordered_sizes[row != 0].sum()), tuple(np.sort(order[row != 0]))))
+        chosen = [int(atom) for atom in order[lightest != 0]]
     else:
         exposed = np.sort(order[np.flatnonzero(basis.any(axis=0))])
         chosen = _least_derivable_atoms(atom_columns.T, atom_sizes, exposed, k)
