@@ -67,3 +67,51 @@ def test_auth_test_once_per_installation_token(standin, database_url, engine, re
             assert len(standin.calls_to("auth.test")[before:]) == 1
         finally:
             slack.close()
+
+
+def test_a_click_reads_the_installation_store_once(standin, database_url, engine, responses):
+    """A click from someone other than the installer: one lookup of the bot's token, not also one of a user token
+    the app never asks for (Bolt's default looks for the clicking person's own installation on every request)."""
+    standin.register_oauth_app(CLIENT_ID, CLIENT_SECRET)
+    services = _oauth_services(standin, database_url, engine)
+    with running_bot(services) as url:
+        _install(standin, url, installer="U0ADMIN")
+        store = services.clients.installation_store
+        lookups: list[str] = []
+        for name in ("find_installation", "find_bot"):
+            original = getattr(store, name)
+            setattr(store, name, lambda *args, _name=name, _original=original, **kwargs: (lookups.append(_name),
+                                                                                           _original(*args, **kwargs))[1])
+        slack = SlackRequests(endpoint=f"{url}/slack/events", signing_secret=SIGNING_SECRET, team_id=TEAM_ID,
+                              responses=responses, standin=standin)
+        try:
+            assert slack.action("U0MEMBER", "forget_me_cancel", "cancel", block_id="forget_me").status_code == 200
+            answer = eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+            assert answer.startswith("Nothing was deleted")
+            assert lookups == ["find_bot"]
+        finally:
+            slack.close()
+
+
+def test_a_started_web_process_authorizes_each_installation_before_the_first_click(standin, database_url, engine, responses):
+    """`serve` authorizes every stored installation in the background at start: a workspace's first click after a
+    restart no longer waits for its auth.test (in bench_workspaces.py those first clicks were the whole p99)."""
+    from bot.runtime.app import warm_up_in_background
+
+    standin.register_oauth_app(CLIENT_ID, CLIENT_SECRET)
+    with running_bot(_oauth_services(standin, database_url, engine)) as url:
+        _install(standin, url)
+
+    warm_ups: list = []
+    with running_bot(_oauth_services(standin, database_url, engine), warm_ups) as url:  # a new process
+        before = len(standin.calls_to("auth.test"))
+        warm_up_in_background(warm_ups).join(timeout=10)
+        assert [call.token for call in standin.calls_to("auth.test")[before:]] == [standin.bot_token]
+        slack = SlackRequests(endpoint=f"{url}/slack/events", signing_secret=SIGNING_SECRET, team_id=TEAM_ID,
+                              responses=responses, standin=standin)
+        try:
+            assert slack.action("U0MEMBER", "forget_me_cancel", "cancel", block_id="forget_me").status_code == 200
+            assert eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"].startswith("Nothing was deleted")
+            assert len(standin.calls_to("auth.test")) == before + 1
+        finally:
+            slack.close()
