@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import random
-import sys
 import resource
+import sys
 import time
 from collections import Counter
 from datetime import date
