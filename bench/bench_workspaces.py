@@ -16,15 +16,16 @@ scaled by ``--scale`` on both sides so a run takes minutes. For each clock count
 that many ``Clock`` processes (the bot's own, ``--workers`` threads each) and one
 ``compass-bot serve --no-clock`` process that answers a button click every
 1/``--click-rate`` seconds during the wave (signed as Slack signs it, answered at its
-``response_url``).
+``response_url``), once it has done its start-up work (each installation authorized).
 
 Baseline, measured on the same calls in the same run: the rate-limit bound of the busiest
 workspace, ``max(0, calls - burst) / rate`` for its busiest budget (the time a perfect
 sender needs). It prints wall time ÷ that bound (target ≤ 1.05 with 2 and 4 clocks), the
 share of calls answered 429 (target < 0.5%), whether every due action was delivered exactly
 once (checked: every row done, one message per action and recipient, none twice), p99 time to
-acknowledge a click and to answer it at its response_url during the wave (target < 300 ms),
-and the clock processes' CPU per post. It says what set the pace: the clocks' CPU where they were
+acknowledge a click and to answer it at its response_url during the wave (target < 300 ms;
+each workspace's first click apart from the later ones, and what a click cost the web process:
+CPU, statements, commits and connection checkouts), and the clock processes' CPU per post. It says what set the pace: the clocks' CPU where they were
 busy more than 80% of the wall time on the cores they could use, Slack's budgets where the ratio is
 within 1.05, and otherwise waiting with CPU to spare.
 """
