@@ -16,15 +16,16 @@ scaled by ``--scale`` on both sides so a run takes minutes. For each clock count
 that many ``Clock`` processes (the bot's own, ``--workers`` threads each) and one
 ``compass-bot serve --no-clock`` process that answers a button click every
 1/``--click-rate`` seconds during the wave (signed as Slack signs it, answered at its
-``response_url``).
+``response_url``), once it has done its start-up work (each installation authorized).
 
 Baseline, measured on the same calls in the same run: the rate-limit bound of the busiest
 workspace, ``max(0, calls - burst) / rate`` for its busiest budget (the time a perfect
 sender needs). It prints wall time ÷ that bound (target ≤ 1.05 with 2 and 4 clocks), the
 share of calls answered 429 (target < 0.5%), whether every due action was delivered exactly
 once (checked: every row done, one message per action and recipient, none twice), p99 time to
-acknowledge a click and to answer it at its response_url during the wave (target < 300 ms),
-and the clock processes' CPU per post. It says what set the pace: the clocks' CPU where they were
+acknowledge a click and to answer it at its response_url during the wave (target < 300 ms;
+each workspace's first click apart from the later ones, and what a click cost the web process:
+CPU, statements, commits and connection checkouts), and the clock processes' CPU per post. It says what set the pace: the clocks' CPU where they were
 busy more than 80% of the wall time on the cores they could use, Slack's budgets where the ratio is
 within 1.05, and otherwise waiting with CPU to spare.
 """
@@ -74,6 +75,39 @@ TZ = "America/Chicago"
 POSTS_PER_MINUTE = 300
 SECRET = "bench-secret"
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "bench-client-secret"
+
+# The web process, counting its database work: statements, commits and connection checkouts (each one a
+# pre-ping round trip, and a rollback round trip when it goes back to the pool after a read), written to a
+# file five times a second so the bench reads them at the start and the end of the wave.
+WEB = """
+import json, os, sys, threading, time
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import Pool
+counts, lock, path = {"statements": 0, "commits": 0, "checkouts": 0}, threading.Lock(), sys.argv[1]
+
+def counter(name):
+    def count(*_):
+        with lock:
+            counts[name] += 1
+    return count
+
+event.listen(Engine, "before_cursor_execute", counter("statements"))
+event.listen(Engine, "commit", counter("commits"))
+event.listen(Pool, "checkout", counter("checkouts"))
+
+def write():
+    while True:
+        with open(path + ".tmp", "w") as out:
+            out.write(json.dumps(counts))
+        os.replace(path + ".tmp", path)
+        time.sleep(0.2)
+
+threading.Thread(target=write, daemon=True).start()
+sys.argv = ["compass-bot", "serve", "--no-clock", "--host", "127.0.0.1"]
+from bot.cli import main
+sys.exit(main())
+"""
 
 CLOCK = """
 import json, os, sys, time
@@ -248,6 +282,7 @@ class Clicks:
         self.url, self.rate, self.workspaces = url, rate, workspaces
         self.sent: dict[int, float] = {}
         self.acked: list[float] = []
+        self.acked_by_serial: dict[int, float] = {}
         self.answered: list[float] = []
         self.failed = 0
         self._stop = threading.Event()
@@ -301,6 +336,7 @@ class Clicks:
                     response = client.post(f"{self.url}/slack/events", content=body, headers=headers)
                     if response.status_code == 200:
                         self.acked.append(time.perf_counter() - started)
+                        self.acked_by_serial[serial] = self.acked[-1]
                     else:
                         self.failed += 1
                 except httpx.HTTPError:
@@ -349,6 +385,13 @@ def exactly_once(engine, standin: SlackStandIn) -> tuple[bool, str]:  # noqa: AN
                 f"{len(silent)} attendance checks asked by the check-in instead, {stray} of them posted")
 
 
+def web_usage(pid: int, counts: Path) -> dict[str, float]:
+    """The web process's CPU seconds so far (from /proc) and its statements and commits (from its counts file)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+    return {"cpu": cpu, **json.loads(counts.read_text())}
+
+
 def workers_for(args: argparse.Namespace, clocks: int) -> int:  # noqa: ARG001 - the same whatever the clock count
     # The clock's own minimum (COMPASS_CLOCK_WORKERS); each tick takes 1.2 threads per workspace with rows due
     # (bot.runtime.clock.Clock.threads_for), in every clock: the shared budget, not the threads, divides the work.
@@ -369,7 +412,8 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         env = environment(standin, args.database_url, workers_for(args, clocks))
         port = free_port()
         web_log = open(workdir / f"web-{clocks}.log", "w")  # noqa: SIM115
-        web = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--no-clock", "--host", "127.0.0.1"],
+        web_counts = workdir / f"web-counts-{clocks}.json"
+        web = subprocess.Popen([sys.executable, "-c", WEB, str(web_counts)],
                                env={**env, "PORT": str(port)}, cwd=ROOT, stdout=web_log, stderr=subprocess.STDOUT)
         go = workdir / f"go-{clocks}"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -394,8 +438,15 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             if web.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the web process did not start; see {workdir}")
             time.sleep(0.1)
+        # As in a web process that has been up a while: its start-up work (each installation authorized) is done.
+        while "warm-up at start: authorize_installations" not in (workdir / f"web-{clocks}.log").read_text():
+            if web.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the web process did not finish its start-up work; see {workdir}")
+            time.sleep(0.1)
         clicks = Clicks(f"http://127.0.0.1:{port}", args.click_rate, args.workspaces)
         first_call = len(standin.calls)
+        time.sleep(0.5)  # the web's counts file written since it started
+        web_before = web_usage(web.pid, web_counts)
         go_at = time.time()
         go.touch()
         clicks.start()
@@ -410,6 +461,8 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             stats.update(report)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         clicks.stop()
+        time.sleep(0.3)
+        web_after = web_usage(web.pid, web_counts)
         web.terminate()
         web.wait(timeout=30)
         web_log.close()
@@ -427,7 +480,13 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             "calls": len(calls), "limited": limited, "once": once, "detail": detail, "posts": len(posts),
             "cpu": cpu, "ack_p99": percentile(clicks.acked, 0.99) if clicks.acked else float("nan"),
             "answer_p99": percentile(clicks.answered, 0.99) if clicks.answered else float("nan"),
+            "ack_p50": percentile(clicks.acked, 0.5) if clicks.acked else float("nan"),
+            # Serials 1..workspaces are each workspace's first click: its authorization is not cached yet.
+            "first_acks": [a for n, a in clicks.acked_by_serial.items() if n <= args.workspaces],
+            "later_acks": [a for n, a in clicks.acked_by_serial.items() if n > args.workspaces],
+            "answer_p50": percentile(clicks.answered, 0.5) if clicks.answered else float("nan"),
             "clicks": len(clicks.sent), "answered": len(clicks.answered), "click_failures": clicks.failed,
+            "web": {key: web_after[key] - web_before[key] for key in web_before},
             "stats": dict(stats), "lags": lags}
 
 
@@ -467,8 +526,18 @@ def main() -> int:
                   f"ratio {ratio:.3f} (target <= 1.05)")
             print(f"  429s: {r['limited']} of {r['calls']} calls = {100 * r['limited'] / max(r['calls'], 1):.2f}% (target < 0.5%)")
             print(f"  exactly once: {'yes' if r['once'] else 'NO'} ({r['delivered']} of {r['due']} actions delivered; {r['detail']})")
-            print(f"  clicks during the wave: {r['clicks']} sent, p99 ack {1000 * r['ack_p99']:.0f} ms, p99 answer "
+            print(f"  clicks during the wave: {r['clicks']} sent, p50 / p99 ack {1000 * r['ack_p50']:.0f} / {1000 * r['ack_p99']:.0f} ms, "
+                  f"p50 / p99 answer {1000 * r['answer_p50']:.0f} / "
                   f"{1000 * r['answer_p99']:.0f} ms ({r['answered']} answered, {r['click_failures']} failed; target < 300 ms)")
+            first, later = sorted(r["first_acks"]), sorted(r["later_acks"])
+            if first and later:
+                print(f"  acknowledgements: each workspace's first click p50 {1000 * percentile(first, 0.5):.0f} ms, max "
+                      f"{1000 * first[-1]:.0f} ms; the {len(later)} later clicks p50 {1000 * percentile(later, 0.5):.0f} ms, "
+                      f"p99 {1000 * percentile(later, 0.99):.0f} ms, max {1000 * later[-1]:.0f} ms")
+            web, sent = r["web"], max(r["clicks"], 1)
+            print(f"  the web process during the wave, a click: {1000 * web['cpu'] / sent:.1f} ms CPU, "
+                  f"{web['statements'] / sent:.1f} statements, {web['commits'] / sent:.1f} commits, "
+                  f"{web['checkouts'] / sent:.1f} connection checkouts")
             st, lags = r["stats"], r["lags"]
             print(f"  budget idle per workspace (its last post less its own post bound): median {lags[len(lags) // 2]:.1f} s, "
                   f"max {lags[-1]:.1f} s; clocks: {st.get('takes', 0)} token takes, {1000 * st.get('take_s', 0) / max(st.get('takes', 1), 1):.1f} ms "

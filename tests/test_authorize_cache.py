@@ -67,3 +67,87 @@ def test_auth_test_once_per_installation_token(standin, database_url, engine, re
             assert len(standin.calls_to("auth.test")[before:]) == 1
         finally:
             slack.close()
+
+
+def test_a_click_reads_the_installation_store_once(standin, database_url, engine, responses):
+    """A click from someone other than the installer: one lookup of the bot's token, not also one of a user token
+    the app never asks for (Bolt's default looks for the clicking person's own installation on every request)."""
+    standin.register_oauth_app(CLIENT_ID, CLIENT_SECRET)
+    services = _oauth_services(standin, database_url, engine)
+    with running_bot(services) as url:
+        _install(standin, url, installer="U0ADMIN")
+        store = services.clients.installation_store
+        lookups: list[str] = []
+        for name in ("find_installation", "find_bot"):
+            original = getattr(store, name)
+            setattr(store, name, lambda *args, _name=name, _original=original, **kwargs: (lookups.append(_name),
+                                                                                           _original(*args, **kwargs))[1])
+        slack = SlackRequests(endpoint=f"{url}/slack/events", signing_secret=SIGNING_SECRET, team_id=TEAM_ID,
+                              responses=responses, standin=standin)
+        try:
+            assert slack.action("U0MEMBER", "forget_me_cancel", "cancel", block_id="forget_me").status_code == 200
+            answer = eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+            assert answer.startswith("Nothing was deleted")
+            assert lookups == ["find_bot"]
+        finally:
+            slack.close()
+
+
+def test_a_started_web_process_authorizes_each_installation_before_the_first_click(standin, database_url, engine, responses):
+    """`serve` authorizes every stored installation in the background at start: a workspace's first click after a
+    restart no longer waits for its auth.test (in bench_workspaces.py those first clicks were the whole p99)."""
+    from bot.runtime.app import warm_up_in_background
+
+    standin.register_oauth_app(CLIENT_ID, CLIENT_SECRET)
+    with running_bot(_oauth_services(standin, database_url, engine)) as url:
+        _install(standin, url)
+
+    warm_ups: list = []
+    with running_bot(_oauth_services(standin, database_url, engine), warm_ups) as url:  # a new process
+        before = len(standin.calls_to("auth.test"))
+        warm_up_in_background(warm_ups).join(timeout=10)
+        assert [call.token for call in standin.calls_to("auth.test")[before:]] == [standin.bot_token]
+        slack = SlackRequests(endpoint=f"{url}/slack/events", signing_secret=SIGNING_SECRET, team_id=TEAM_ID,
+                              responses=responses, standin=standin)
+        try:
+            assert slack.action("U0MEMBER", "forget_me_cancel", "cancel", block_id="forget_me").status_code == 200
+            assert eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"].startswith("Nothing was deleted")
+            assert len(standin.calls_to("auth.test")) == before + 1
+        finally:
+            slack.close()
+
+
+def test_a_started_web_process_knows_the_recorded_grid_orgs(standin, database_url, engine, responses, monkeypatch):
+    """A Grid program's org is recorded at install; a web process that has read those records at start does not
+    write them again on a workspace's first request (one writing transaction less on that click), whether the app
+    is installed in the workspace or org-wide, and authorizes neither from a click."""
+    import bot.runtime.app as app_module
+    from bot.runtime.app import warm_up_in_background
+    from tests.test_oauth_install import GRID
+
+    writes: list[str] = []
+    record = app_module.remember_installation
+    monkeypatch.setattr(app_module, "remember_installation", lambda engine, **kwargs: (writes.append(kwargs["team_id"]),
+                                                                                         record(engine, **kwargs))[1])
+    for org_install in (False, True):
+        standin.register_oauth_app(CLIENT_ID, CLIENT_SECRET, enterprise_id=GRID, org_install=org_install)
+        standin.add_user("W0ANA", name="w0ana", real_name="W0ANA", tz="America/Chicago")
+        with running_bot(_oauth_services(standin, database_url, engine)) as url:
+            _install(standin, url, installer="W0ADMIN")
+
+        for warm, expected_writes in ((False, 1), (True, 0)):  # a process without the start-up work, then one with
+            warm_ups: list = []
+            with running_bot(_oauth_services(standin, database_url, engine), warm_ups if warm else None) as url:
+                if warm:
+                    warm_up_in_background(warm_ups).join(timeout=10)
+                before_writes, before_auth = len(writes), len(standin.calls_to("auth.test"))
+                slack = SlackRequests(endpoint=f"{url}/slack/events", signing_secret=SIGNING_SECRET, team_id=TEAM_ID,
+                                      responses=responses, standin=standin, enterprise_id=GRID, org_install=org_install)
+                try:
+                    slack.action("W0ANA", "forget_me_cancel", "cancel", block_id="forget_me")
+                    answer = eventually(lambda: responses.messages(slack.last_response_url))[-1]["text"]
+                    assert answer.startswith("Nothing was deleted"), answer
+                finally:
+                    slack.close()
+                assert len(writes) - before_writes == expected_writes, (org_install, warm)
+                assert len(standin.calls_to("auth.test")) - before_auth == (0 if warm else 1), (org_install, warm)

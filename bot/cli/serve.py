@@ -55,11 +55,11 @@ def _start_clock(services: "Services", *, blocking: bool):  # noqa: ANN202
     return start_heartbeat(Clock(services), blocking=blocking)
 
 
-def _build_bolt_app(services: "Services"):  # noqa: ANN202
+def _build_bolt_app(services: "Services", warm_ups: list | None = None):  # noqa: ANN202
     from bot.runtime.app import build_app
 
     try:
-        return build_app(services)
+        return build_app(services, warm_ups)
     except Exception as exc:  # noqa: BLE001 - e.g. Slack unreachable or the token refused at start
         raise ConfigError(
             f"SLACK_BOT_TOKEN: could not start the Slack app against {services.settings.slack_api_url}: {exc}"
@@ -81,9 +81,11 @@ def _open_long_running_services() -> "Services":
 
 def run_serve(args: argparse.Namespace) -> int:
     services = _open_long_running_services()  # first: the child that prepares the database starts small
+    from bot.runtime.app import warm_up_in_background
     from bot.runtime.report_warmup import warm_reports_in_background
 
-    bolt_app = _build_bolt_app(services)
+    warm_ups: list = []  # each installation authorized and its Grid org read before the first click needs them
+    bolt_app = _build_bolt_app(services, warm_ups)
     settings = services.settings
     if not settings.socket_mode:
         import uvicorn
@@ -92,6 +94,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
         web_app = create_web_app(bolt_app, services)
     _freeze_startup_objects()  # before any thread starts building things that will not last
+    warm_up_in_background(warm_ups)
     warm_reports_in_background(services)
     if not args.no_clock:
         _start_clock(services, blocking=False)

@@ -11,12 +11,12 @@ import uvicorn
 
 
 @contextmanager
-def running_bot(services) -> Iterator[str]:  # noqa: ANN001
-    """Yields the base URL of the running bot."""
+def running_bot(services, warm_ups: list | None = None) -> Iterator[str]:  # noqa: ANN001
+    """Yields the base URL of the running bot; ``warm_ups`` receives the start-up work `serve` would run."""
     from bot.runtime.app import build_app
     from bot.slack.web import create_web_app
 
-    web_app = create_web_app(build_app(services), services)
+    web_app = create_web_app(build_app(services, warm_ups), services)
     server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
