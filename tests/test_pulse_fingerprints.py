@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from alembic import command
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, select, text, update
 from sqlmodel import Session
 
 from storage.db import session_scope
@@ -112,6 +112,18 @@ def test_the_fingerprints_follow_deletes_forget_me_and_moved_answers(engine):
         session.execute(update(SurveyResponse).where(SurveyResponse.id == extra[2]).values(team_id=OTHER_TEAM))
     assert_kept(engine)
     assert fingerprints(engine)[date(2026, 6, 1)] == (1, extra[1])
+
+
+def test_emptying_the_answers_empties_the_fingerprints(engine):
+    months_program(engine)
+    with session_scope(engine) as session:
+        if engine.dialect.name == "postgresql":
+            session.execute(text("TRUNCATE survey_responses"))
+        else:
+            session.execute(delete(SurveyResponse))
+    assert fingerprints(engine) == {} == fingerprints(engine, OTHER_TEAM)
+    add_answers(engine, [(TEAM_ID, "U0ANA", datetime(2026, 2, 3, tzinfo=UTC))])
+    assert_kept(engine)
 
 
 def test_a_failed_transaction_leaves_the_fingerprints_as_they_were(engine):

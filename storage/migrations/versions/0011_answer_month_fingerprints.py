@@ -52,8 +52,10 @@ BEGIN
         {_pg_apply(_ADDED)}
     ELSIF TG_OP = 'DELETE' THEN
         {_pg_apply(_REMOVED)}
-    ELSE
+    ELSIF TG_OP = 'UPDATE' THEN
         {_pg_apply(_ADDED + " UNION ALL " + _REMOVED)}
+    ELSE
+        DELETE FROM {TABLE};
     END IF;
     RETURN NULL;
 END
@@ -63,6 +65,7 @@ _PG_TRIGGERS = {
     'insert': "AFTER INSERT ON survey_responses REFERENCING NEW TABLE AS added",
     'delete': "AFTER DELETE ON survey_responses REFERENCING OLD TABLE AS removed",
     'update': "AFTER UPDATE ON survey_responses REFERENCING OLD TABLE AS removed NEW TABLE AS added",
+    'truncate': "AFTER TRUNCATE ON survey_responses",  # SQLite has none: a DELETE of every row runs the row triggers
 }
 
 
