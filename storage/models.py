@@ -364,8 +364,21 @@ class PulseReportSegment(SQLModel, table=True):
     site: str = Field(default="", max_length=80)
 
 
+class SurveyResponseMonth(SQLModel, table=True):
+    """A team's answers in one UTC month, counted, and the sum of their ids: the month's fingerprint
+    (storage.pulse_aggregates.month_fingerprints). Kept by triggers on survey_responses (migration
+    0011), in the transaction that inserts, deletes or moves the answers, whatever the code path; the
+    bot never writes it. A month whose answers are all gone keeps a row of zeros."""
+
+    __tablename__ = "survey_response_months"
+
+    team_id: str = Field(primary_key=True, max_length=32)
+    month: date = Field(primary_key=True)
+    answers: int = Field(sa_column=Column(BigInteger, nullable=False))
+    answer_ids: int = Field(sa_column=Column(BigInteger, nullable=False))
+
 # Both cover every column their queries read, so neither reads a table row: a team's answers
-# by time (month fingerprints, summing recent months), and a person's answers to an instrument
+# by time (summing recent months), and a person's answers to an instrument
 # by time (their baseline, when only recent months are summed again).
 _answers = SurveyResponse.__table__.c
 Index("ix_survey_responses_team_answered", _answers.team_id, _answers.answered_at, _answers.instrument, _answers.slack_user_id,

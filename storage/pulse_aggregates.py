@@ -32,7 +32,7 @@ from datetime import date, datetime, timezone
 from typing import Mapping, Sequence
 
 from sqlalchemy import (
-    BigInteger, Date, Integer, String, and_, case, cast, column, func, literal, literal_column, select, table, text, union_all,
+    BigInteger, Date, Integer, String, and_, case, cast, column, func, literal_column, select, table, text,
 )
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -41,7 +41,7 @@ from sqlmodel import Session
 
 from bot.domain.instruments import Catalogue, Rule, default_catalogue
 from bot.domain.trends import DEFAULT_METRICS, NOT_RECORDED, Metric, career_stage_band
-from storage.models import Group, GroupMember, Member, SurveyResponse
+from storage.models import Group, GroupMember, Member, SurveyResponse, SurveyResponseMonth
 
 Segment = tuple[str, str, str, str]  # one value per name in bot.domain.trends.DIMENSIONS
 
@@ -302,22 +302,16 @@ Fingerprint = tuple[int, int]  # (answers, sum of their ids)
 def month_fingerprints(session: Session, *, team_id: str) -> dict[date, Fingerprint]:
     """For every UTC month with answers: how many, and the sum of their ids.
 
-    Any answer added or deleted changes its month's fingerprint. One statement of per-month
-    range scans over the index on (team, time, id), so it reads no table rows.
+    Any answer added or deleted changes its month's fingerprint: triggers on survey_responses keep
+    them in survey_response_months in the same transaction (migration 0011), so a view reads one
+    row per month rather than every answer.
     """
-    ours = SurveyResponse.team_id == team_id
-    # Two statements: SQLite seeks the index for a lone MIN or MAX, but scans it for both.
-    first = session.execute(select(func.min(SurveyResponse.answered_at)).where(ours)).scalar()
-    if first is None:
-        return {}
-    last = session.execute(select(func.max(SurveyResponse.answered_at)).where(ours)).scalar_one()
-    months = _months_between(month_of(first), month_of(last))
-    counts = union_all(*(
-        select(literal(index).label("month"), func.count().label("answers"), func.coalesce(func.sum(SurveyResponse.id), 0).label("ids"))
-        .where(ours, SurveyResponse.answered_at >= _utc(month), SurveyResponse.answered_at < _utc(next_month(month)))
-        for index, month in enumerate(months)
-    ))
-    return {months[index]: (int(answers), int(ids)) for index, answers, ids in session.execute(counts) if answers}
+    months = session.execute(
+        select(SurveyResponseMonth.month, SurveyResponseMonth.answers, SurveyResponseMonth.answer_ids)
+        .where(SurveyResponseMonth.team_id == team_id, SurveyResponseMonth.answers != 0)
+        .order_by(SurveyResponseMonth.month)
+    )
+    return {month: (int(answers), int(ids)) for month, answers, ids in months}
 
 
 def person_fingerprints(session: Session, *, team_id: str, user_id: str) -> dict[date, Fingerprint]:
@@ -336,13 +330,6 @@ def person_fingerprints(session: Session, *, team_id: str, user_id: str) -> dict
 def month_of(moment: datetime) -> date:
     utc = moment.astimezone(timezone.utc)
     return date(utc.year, utc.month, 1)
-
-
-def _months_between(first: date, last: date) -> list[date]:
-    months = [first]
-    while months[-1] < last:
-        months.append(next_month(months[-1]))
-    return months
 
 
 def next_month(month: date) -> date:

@@ -5,9 +5,11 @@ aggregates of ``storage.pulse_aggregates`` (sums per instrument and fine segment
 one person's answer) and a view sums again only what changed since the last one:
 
 * **Answers.** Each month's row holds the fingerprint of the answers it was summed from
-  (how many, and the sum of their ids), checked against the answers with one index-only
-  query at every view. From the first month that differs on, every month is summed again:
-  a late answer can become someone's baseline, and baselines count in every later month.
+  (how many, and the sum of their ids), checked at every view against the fingerprints the
+  database keeps per month (``survey_response_months``, kept by triggers on the answers: one
+  row a month, whatever the number of answers). From the first month that differs on, every
+  month is summed again: a late answer can become someone's baseline, and baselines count in
+  every later month.
   Usually that is the current month alone.
 * **Segments.** A person is counted under their *current* profile. ``report_pulse_segments``
   holds the segment each person's answers are summed under; when the profiles give another
