@@ -172,6 +172,17 @@ def timed_lane(self, lane, report):
     return deliver_lane(self, lane, report)
 
 Clock._deliver_lane = timed_lane
+from bot.runtime.services import SlackClients
+for_team = SlackClients.for_team
+
+def timed_for_team(self, team_id):
+    started = time.perf_counter()
+    client = for_team(self, team_id)
+    with lock:
+        stats["client_s"] = stats.get("client_s", 0.0) + time.perf_counter() - started
+    return client
+
+SlackClients.for_team = timed_for_team
 rate_budgets.SharedBuckets._take_shared = timed_take
 schedule.claim_due = timed_claim
 settings = load_settings()
@@ -578,7 +589,8 @@ def main() -> int:
                   f"each (row locks and round trips), {st.get('refused', 0)} refused, {st.get('sleep_s', 0):.0f} thread-s asleep "
                   f"for a refill; {st.get('claims', 0)} claims ({st.get('empty_claims', 0)} empty), "
                   f"{st.get('claimed', 0) / max(st.get('claims', 1) - st.get('empty_claims', 0), 1):.1f} rows a claim, "
-                  f"{1000 * st.get('claim_s', 0) / max(st.get('claims', 1), 1):.1f} ms each; {st.get('connects', 0)} database connections opened")
+                  f"{1000 * st.get('claim_s', 0) / max(st.get('claims', 1), 1):.1f} ms each; {st.get('connects', 0)} database connections opened; "
+                  f"{st.get('client_s', 0):.1f} thread-s getting a workspace's Slack client")
             print("  of which (median / max): " + ", ".join(f"{name} {v[len(v) // 2]:.1f} / {v[-1]:.1f} s"
                                                        for name, v in r["lag_parts"].items()))
             print("  after the start: " + "; ".join(", ".join(f"{name} {at:.2f} s" for name, at in sorted(m.items(), key=lambda i: i[1]))
