@@ -115,24 +115,26 @@ from datetime import timedelta
 config = json.loads(sys.argv[1])
 from bot.runtime.clock import Clock
 from bot.runtime.settings import load_settings
-from bot.runtime.services import Services
+from bot.runtime.services import Services, SlackClients
 from bot.slack.client import configure_rate_limits
 from bot.slack.rate_limits import SlackRateLimiter
 from storage.rate_budgets import SharedBuckets
 from storage.db import utcnow
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 import threading
 import storage.rate_budgets as rate_budgets
 from storage import schedule
 
-# Where the clock's time goes: taking tokens (row locks and round trips), sleeping for a refill, claiming rows.
+# Where the clock's time goes: taking tokens (row locks and round trips), sleeping for a refill, claiming rows,
+# getting a workspace's Slack client, opening database connections.
 stats = {"takes": 0, "take_s": 0.0, "refused": 0, "sleeps": 0, "sleep_s": 0.0, "claims": 0, "claimed": 0, "claim_s": 0.0,
-         "empty_claims": 0}
-# When (time.time()) the wave reached this clock: its first tick, claim with rows and granted take; refused takes by second.
+         "empty_claims": 0, "client_s": 0.0, "connects": 0}
+# When (time.time()) the wave reached this clock: first tick, claim with rows, lane and granted take; refused takes by second.
 moments, refused_at = {}, {}
 lock = threading.Lock()
 take_shared, claim_due = rate_budgets.SharedBuckets._take_shared, schedule.claim_due
+deliver_lane, for_team = Clock._deliver_lane, SlackClients.for_team
 
 def timed_take(self, buckets):
     started = time.perf_counter()
@@ -165,24 +167,22 @@ def timed_claim(*args, **kwargs):
             moments.setdefault("first_claim", time.time())
     return rows
 
-deliver_lane = Clock._deliver_lane
-
 def timed_lane(self, lane, report):
     moments.setdefault("first_lane", time.time())
     return deliver_lane(self, lane, report)
-
-Clock._deliver_lane = timed_lane
-from bot.runtime.services import SlackClients
-for_team = SlackClients.for_team
 
 def timed_for_team(self, team_id):
     started = time.perf_counter()
     client = for_team(self, team_id)
     with lock:
-        stats["client_s"] = stats.get("client_s", 0.0) + time.perf_counter() - started
+        stats["client_s"] += time.perf_counter() - started
     return client
 
-SlackClients.for_team = timed_for_team
+def counted_connect(*_):
+    with lock:
+        stats["connects"] += 1
+
+Clock._deliver_lane, SlackClients.for_team = timed_lane, timed_for_team
 rate_budgets.SharedBuckets._take_shared = timed_take
 schedule.claim_due = timed_claim
 settings = load_settings()
@@ -192,8 +192,7 @@ configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_p
 # Budgets x scale stretch the wave's time by 1/scale; so the lease (5 minutes), or rows claimed ahead and waiting
 # for their workspace's budget would outlive it where at Slack's pace they start within seconds.
 clock = Clock(services, worker_id=config["id"], batch=config["batch"], lease=timedelta(minutes=5) / min(1.0, config["scale"]))
-from sqlalchemy import event
-event.listen(services.engine, "connect", lambda *_: stats.__setitem__("connects", stats.get("connects", 0) + 1))
+event.listen(services.engine, "connect", counted_connect)
 open(config["ready"], "w").close()
 while not os.path.exists(config["go"]):
     time.sleep(0.005)
