@@ -296,7 +296,7 @@ def busiest_bound(calls, tokens: dict[str, str], scale: float) -> tuple[float, s
 def workspace_lags(posts, tokens: dict[str, str], scale: float, go_at: float) -> tuple[list[float], dict[str, list[float]]]:  # noqa: ANN001
     """Each workspace's last post after the start, less its own post budget's bound: time its budget sat unused;
     and that time in its parts, replaying the workspace's post bucket (full at the start): full before the first
-    post, full after it, and the tokens still in it at the last post."""
+    post, full after it, and the tokens still in it at the last post (the parts add up when a wave outlasts the burst)."""
     by_team: dict[str, list[float]] = {}
     for call in posts:
         by_team.setdefault(tokens.get(call.token or "", "?"), []).append(call.at)
