@@ -115,22 +115,26 @@ from datetime import timedelta
 config = json.loads(sys.argv[1])
 from bot.runtime.clock import Clock
 from bot.runtime.settings import load_settings
-from bot.runtime.services import Services
+from bot.runtime.services import Services, SlackClients
 from bot.slack.client import configure_rate_limits
 from bot.slack.rate_limits import SlackRateLimiter
 from storage.rate_budgets import SharedBuckets
 from storage.db import utcnow
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 import threading
 import storage.rate_budgets as rate_budgets
 from storage import schedule
 
-# Where the clock's time goes: taking tokens (row locks and round trips), sleeping for a refill, claiming rows.
+# Where the clock's time goes: taking tokens (row locks and round trips), sleeping for a refill, claiming rows,
+# getting a workspace's Slack client, opening database connections.
 stats = {"takes": 0, "take_s": 0.0, "refused": 0, "sleeps": 0, "sleep_s": 0.0, "claims": 0, "claimed": 0, "claim_s": 0.0,
-         "empty_claims": 0}
+         "empty_claims": 0, "client_s": 0.0, "connects": 0}
+# When (time.time()) the wave reached this clock: first tick, claim with rows, lane and granted take; refused takes by second.
+moments, refused_at = {}, {}
 lock = threading.Lock()
 take_shared, claim_due = rate_budgets.SharedBuckets._take_shared, schedule.claim_due
+deliver_lane, for_team = Clock._deliver_lane, SlackClients.for_team
 
 def timed_take(self, buckets):
     started = time.perf_counter()
@@ -139,6 +143,10 @@ def timed_take(self, buckets):
         stats["takes"] += 1
         stats["take_s"] += time.perf_counter() - started
         stats["refused"] += wait > 0
+        if wait > 0:
+            refused_at[int(time.time())] = refused_at.get(int(time.time()), 0) + 1
+        else:
+            moments.setdefault("first_take", time.time())
     return wait
 
 def timed_sleep(seconds):
@@ -155,8 +163,26 @@ def timed_claim(*args, **kwargs):
         stats["claimed"] += len(rows)
         stats["empty_claims"] += not rows
         stats["claim_s"] += time.perf_counter() - started
+        if rows:
+            moments.setdefault("first_claim", time.time())
     return rows
 
+def timed_lane(self, lane, report):
+    moments.setdefault("first_lane", time.time())
+    return deliver_lane(self, lane, report)
+
+def timed_for_team(self, team_id):
+    started = time.perf_counter()
+    client = for_team(self, team_id)
+    with lock:
+        stats["client_s"] += time.perf_counter() - started
+    return client
+
+def counted_connect(*_):
+    with lock:
+        stats["connects"] += 1
+
+Clock._deliver_lane, SlackClients.for_team = timed_lane, timed_for_team
 rate_budgets.SharedBuckets._take_shared = timed_take
 schedule.claim_due = timed_claim
 settings = load_settings()
@@ -166,10 +192,12 @@ configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_p
 # Budgets x scale stretch the wave's time by 1/scale; so the lease (5 minutes), or rows claimed ahead and waiting
 # for their workspace's budget would outlive it where at Slack's pace they start within seconds.
 clock = Clock(services, worker_id=config["id"], batch=config["batch"], lease=timedelta(minutes=5) / min(1.0, config["scale"]))
+event.listen(services.engine, "connect", counted_connect)
 open(config["ready"], "w").close()
 while not os.path.exists(config["go"]):
     time.sleep(0.005)
 delivered = 0
+moments["first_tick"] = time.time()
 while True:
     report = clock.tick()
     delivered += report.delivered
@@ -181,7 +209,8 @@ while True:
     if not left:
         break
     time.sleep(0.1)
-print(json.dumps({"id": config["id"], "delivered": delivered, **stats}), flush=True)
+print(json.dumps({"id": config["id"], "delivered": delivered, "moments": moments, "refused_at": refused_at, **stats}),
+      flush=True)
 """
 
 
@@ -264,13 +293,26 @@ def busiest_bound(calls, tokens: dict[str, str], scale: float) -> tuple[float, s
     return best, binding
 
 
-def workspace_lags(posts, tokens: dict[str, str], scale: float, go_at: float) -> list[float]:  # noqa: ANN001
-    """Each workspace's last post after the start, less its own post budget's bound: time its budget sat unused."""
+def workspace_lags(posts, tokens: dict[str, str], scale: float, go_at: float) -> tuple[list[float], dict[str, list[float]]]:  # noqa: ANN001
+    """Each workspace's last post after the start, less its own post budget's bound: time its budget sat unused;
+    and that time in its parts, replaying the workspace's post bucket (full at the start): full before the first
+    post, full after it, and the tokens still in it at the last post (the parts add up when a wave outlasts the burst)."""
     by_team: dict[str, list[float]] = {}
     for call in posts:
         by_team.setdefault(tokens.get(call.token or "", "?"), []).append(call.at)
     _, (_, capacity, per_second) = budgets_for(POST_MESSAGE, posts_per_minute=POSTS_PER_MINUTE, scale=scale)
-    return sorted(max(times) - go_at - max(0.0, len(times) - capacity) / per_second for times in by_team.values())
+    parts: dict[str, list[float]] = {"before the first post": [], "full after it": [], "left at the end": []}
+    for times in by_team.values():
+        times.sort()
+        level, previous, full = capacity, times[0], 0.0
+        for at in times:
+            level += (at - previous) * per_second
+            full, level, previous = full + max(0.0, level - capacity) / per_second, min(level, capacity) - 1, at
+        parts["before the first post"].append(times[0] - go_at)
+        parts["full after it"].append(full)
+        parts["left at the end"].append(level / per_second)
+    lags = sorted(max(times) - go_at - max(0.0, len(times) - capacity) / per_second for times in by_team.values())
+    return lags, {name: sorted(values) for name, values in parts.items()}
 
 
 class Clicks:
@@ -450,7 +492,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         go_at = time.time()
         go.touch()
         clicks.start()
-        delivered, stats = 0, Counter()
+        delivered, stats, moments, refused_at = 0, Counter(), [], Counter()
         for proc in procs:
             out, _ = proc.communicate(timeout=3600)
             if proc.returncode != 0:
@@ -458,6 +500,8 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             report = json.loads(out.strip().splitlines()[-1])
             delivered += report.pop("delivered")
             report.pop("id")
+            moments.append({name: at - go_at for name, at in report.pop("moments").items()})
+            refused_at.update({int((int(second) - go_at) // 10) * 10: n for second, n in report.pop("refused_at").items()})
             stats.update(report)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         clicks.stop()
@@ -472,7 +516,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         wall = max(c.at for c in posts) - go_at
         tokens = {token_of(w): team_of(w) for w in range(args.workspaces)}
         bound, binding = busiest_bound([c for c in calls if c.status != 429], tokens, args.scale)
-        lags = workspace_lags(posts, tokens, args.scale, go_at)
+        lags, lag_parts = workspace_lags(posts, tokens, args.scale, go_at)
         once, detail = exactly_once(engine, standin)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     engine.dispose()
@@ -487,7 +531,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             "answer_p50": percentile(clicks.answered, 0.5) if clicks.answered else float("nan"),
             "clicks": len(clicks.sent), "answered": len(clicks.answered), "click_failures": clicks.failed,
             "web": {key: web_after[key] - web_before[key] for key in web_before},
-            "stats": dict(stats), "lags": lags}
+            "stats": dict(stats), "lags": lags, "lag_parts": lag_parts, "moments": moments, "refused_at": refused_at}
 
 
 def main() -> int:
@@ -544,7 +588,13 @@ def main() -> int:
                   f"each (row locks and round trips), {st.get('refused', 0)} refused, {st.get('sleep_s', 0):.0f} thread-s asleep "
                   f"for a refill; {st.get('claims', 0)} claims ({st.get('empty_claims', 0)} empty), "
                   f"{st.get('claimed', 0) / max(st.get('claims', 1) - st.get('empty_claims', 0), 1):.1f} rows a claim, "
-                  f"{1000 * st.get('claim_s', 0) / max(st.get('claims', 1), 1):.1f} ms each")
+                  f"{1000 * st.get('claim_s', 0) / max(st.get('claims', 1), 1):.1f} ms each; {st.get('connects', 0)} database connections opened; "
+                  f"{st.get('client_s', 0):.1f} thread-s getting a workspace's Slack client")
+            print("  of which (median / max): " + ", ".join(f"{name} {v[len(v) // 2]:.1f} / {v[-1]:.1f} s"
+                                                       for name, v in r["lag_parts"].items()))
+            print("  after the start: " + "; ".join(", ".join(f"{name} {at:.2f} s" for name, at in sorted(m.items(), key=lambda i: i[1]))
+                                                 for m in r["moments"]))
+            print("  refused takes by 10 s from the start: " + " ".join(f"{s}:{n}" for s, n in sorted(r["refused_at"].items())))
             print(f"  clock CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / max(r['posts'], 1):.2f} ms a post; clocks busy "
                   f"{100 * busy:.0f}% of the cores they could use, load average {os.getloadavg()[0]:.1f}"
                   + ("; the machine's CPU, not Slack, sets the pace" if busy > 0.8 else

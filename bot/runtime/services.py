@@ -62,6 +62,7 @@ class SlackClients:
         self._engine = engine
         self._by_team: dict[str, tuple[WebClient, datetime | None]] = {}
         self._lock = threading.Lock()
+        self._team_locks: dict[str, threading.Lock] = {}
 
     @cached_property
     def installation_store(self) -> ProgramInstallationStore | None:
@@ -77,12 +78,21 @@ class SlackClients:
 
     def for_team(self, team_id: str) -> WebClient:
         """The client for the program keyed ``team_id`` (see :mod:`bot.slack.tenancy`)."""
-        if self.installation_store is None:
+        with self._lock:  # the installation store's tables are made once, by the first caller
+            oauth = self.installation_store is not None
+        if not oauth:
             return self.default
+        cached = self._cached(team_id)
+        if cached is not None:
+            return cached
         with self._lock:
-            cached = self._by_team.get(team_id)
-            if cached is not None and not _expiring(cached[1]):
-                return cached[0]
+            team_lock = self._team_locks.setdefault(team_id, threading.Lock())
+        # A lock per workspace: a wave's first deliveries ask for every workspace's client at once, and one
+        # workspace's lookup (database round trips, a token refresh) must not hold up the others' first posts.
+        with team_lock:
+            cached = self._cached(team_id)
+            if cached is not None:
+                return cached
             bot = self._find_bot(team_id)
             if bot is not None and bot.bot_token_expires_at is not None:
                 bot = self._rotated(bot)
@@ -90,10 +100,16 @@ class SlackClients:
             client = make_client(token, self._settings.slack_api_url)
             if token:
                 expires_at = datetime.fromtimestamp(bot.bot_token_expires_at, timezone.utc) if bot.bot_token_expires_at else None
-                self._by_team[team_id] = (client, expires_at)
+                with self._lock:
+                    self._by_team[team_id] = (client, expires_at)
             else:
                 log.warning("no installation holds a bot token for %s; its Slack calls will fail", team_id)
             return client
+
+    def _cached(self, team_id: str) -> WebClient | None:
+        with self._lock:
+            cached = self._by_team.get(team_id)
+        return cached[0] if cached is not None and not _expiring(cached[1]) else None
 
     def _find_bot(self, team_id: str) -> Bot | None:
         store = self.installation_store
