@@ -58,15 +58,31 @@ def _at_once(calls: list) -> list:  # noqa: ANN001
 def test_workspaces_first_clients_are_looked_up_side_by_side(standin, database_url, engine):
     clients, lookups = _oauth_clients(standin, database_url, engine), []
     clients.installation_store  # noqa: B018 - its tables made before the clock starts
-    _slow_lookups(clients, lookups)
     teams = [f"T{n:02d}" for n in range(WORKSPACES)]
-    started = time.perf_counter()
+    # Each lookup waits until every workspace's lookup has begun: side by side they all meet;
+    # one after another, the first waits alone until the barrier gives up, and the rest never overlap.
+    together, inside, most = threading.Barrier(WORKSPACES, timeout=5), [0], [0]
+    guard = threading.Lock()
+
+    def find_bot(team_id: str) -> Bot:
+        with guard:
+            lookups.append(team_id)
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            pass
+        with guard:
+            inside[0] -= 1
+        return Bot(app_id="A0", enterprise_id=None, team_id=team_id, bot_token=f"xoxb-{team_id}", bot_id="B0",
+                   bot_user_id="UBOT", installed_at=time.time())
+
+    clients._find_bot = find_bot
     got = _at_once([lambda team=team: clients.for_team(team) for team in teams])
-    elapsed = time.perf_counter() - started
     assert [client.token for client in got] == [f"xoxb-{team}" for team in teams]
     assert sorted(lookups) == teams
-    # One after another would take WORKSPACES x LOOKUP (1.6 s).
-    assert elapsed < WORKSPACES * LOOKUP / 2
+    assert most[0] == WORKSPACES  # every workspace's lookup was under way at once
 
 
 def test_one_workspace_asked_for_by_many_threads_is_looked_up_once(standin, database_url, engine):
