@@ -395,11 +395,13 @@ class Clicks:
         self._sink.shutdown()
 
 
-def environment(standin: SlackStandIn, url: str, workers: int) -> dict[str, str]:
+def environment(standin: SlackStandIn, url: str, workers: int, processes: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "COMPASS_", "DATABASE_URL"))}
     env.update(SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=standin.url, SLACK_CLIENT_ID=CLIENT_ID,
                SLACK_CLIENT_SECRET=CLIENT_SECRET, DATABASE_URL=url, COMPASS_POSTS_PER_MINUTE=str(POSTS_PER_MINUTE),
-               COMPASS_CLOCK_WORKERS=str(workers), PYTHONPATH=str(ROOT))
+               COMPASS_CLOCK_WORKERS=str(workers), PYTHONPATH=str(ROOT),
+               # The processes together inside PostgreSQL's default 100 connections (3 kept for superusers), as README says.
+               COMPASS_DB_CONNECTIONS=str(min(25, 90 // processes)))
     return env
 
 
@@ -441,7 +443,7 @@ def workers_for(args: argparse.Namespace, clocks: int) -> int:  # noqa: ARG001 -
 
 
 def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
-    engine = make_engine(args.database_url)
+    engine = make_engine(args.database_url, max_connections=5)  # the bench reads little; the processes get the rest
     upgrade(engine)
     reset(engine)
     with SlackStandIn(team_id=team_of(0), bot_token="xoxb-unused", bot_user_id="UBOT") as standin:
@@ -451,7 +453,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
               flush=True)
         standin.latency = args.latency
         standin.rate_limits = RateLimits(scale=args.scale, post_message_per_minute=POSTS_PER_MINUTE)
-        env = environment(standin, args.database_url, workers_for(args, clocks))
+        env = environment(standin, args.database_url, workers_for(args, clocks), clocks + 1)
         port = free_port()
         web_log = open(workdir / f"web-{clocks}.log", "w")  # noqa: SIM115
         web_counts = workdir / f"web-counts-{clocks}.json"

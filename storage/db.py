@@ -20,7 +20,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, max_connections: int = 25) -> Engine:
+    """``max_connections``: the most PostgreSQL connections this process opens (5 kept, the rest opened
+    when needed); a thread that finds them all in use waits for one rather than asking the server for more."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -34,7 +36,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # pool_pre_ping: a restarted PostgreSQL server costs one reconnect, not a failed request
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=20)
+    kept = min(5, max_connections)
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=kept, max_overflow=max_connections - kept)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001

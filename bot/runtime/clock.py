@@ -44,8 +44,8 @@ BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(minutes=30)
 FAIR_SHARE = 2
 # Delivery threads a tick may use at most. A delivery holds a database connection only between its Slack calls
-# (none while it sleeps on a budget); the PostgreSQL engine's pool opens at most 25 (storage.db.make_engine), and a
-# thread that finds them all in use waits for one.
+# (none while it sleeps on a budget); the PostgreSQL pool opens at most COMPASS_DB_CONNECTIONS
+# (storage.db.make_engine), and a thread that finds them all in use waits for one.
 MAX_THREADS = 40
 
 Handler = Callable[..., None]

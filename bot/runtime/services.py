@@ -167,7 +167,7 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
-        return cls(settings=settings, engine=make_engine(settings.database_url))
+        return cls(settings=settings, engine=make_engine(settings.database_url, max_connections=settings.compass_db_connections))
 
     @cached_property
     def catalogue(self) -> Catalogue:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     compass_posts_per_minute: int = Field(default=300, ge=1, le=10_000)
     # Deliveries in flight at once in one clock; the rate limiter, not this, sets the pace.
     compass_clock_workers: int = Field(default=8, ge=1, le=64)
+    # PostgreSQL connections this process may open: (web + clock processes) x this must stay under the
+    # server's max_connections (100 by default, 3 of them reserved for superusers).
+    compass_db_connections: int = Field(default=25, ge=2, le=500)
     # Replaces the table's lines for the deployment's country, separated by ";"; empty: the table's.
     compass_crisis_resources: str = ""
 
