@@ -36,11 +36,16 @@ def move(engine, user_id: str, department: str) -> None:  # noqa: ANN001
         session.add(member)
 
 
-def department_counts(engine, month: date) -> dict[str, int]:  # noqa: ANN001
+def counts_by(engine, dimension: str, month: date) -> dict[str, int]:  # noqa: ANN001
+    """WHO-5 respondents per shown value of one breakdown in one month."""
     with Session(engine) as session:
         report = exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP)
     return {cell.key[0]: cell.respondents for cell in report.cells
-            if cell.metric == "who5_mean" and cell.month == month and cell.table == ("department",) and not cell.suppressed}
+            if cell.metric == "who5_mean" and cell.month == month and cell.table == (dimension,) and not cell.suppressed}
+
+
+def department_counts(engine, month: date) -> dict[str, int]:  # noqa: ANN001
+    return counts_by(engine, "department", month)
 
 
 def test_a_roster_move_leaves_earlier_answers_in_the_old_department(engine):
@@ -70,10 +75,7 @@ def set_site(engine, user_id: str, site: str) -> None:  # noqa: ANN001
 
 
 def site_counts(engine, month: date) -> dict[str, int]:  # noqa: ANN001
-    with Session(engine) as session:
-        report = exact_trend_report(session, team_id=TEAM_ID, min_group=MIN_GROUP)
-    return {cell.key[0]: cell.respondents for cell in report.cells
-            if cell.metric == "who5_mean" and cell.month == month and cell.table == ("site",) and not cell.suppressed}
+    return counts_by(engine, "site", month)
 
 
 def test_a_roster_move_to_another_site_leaves_earlier_answers_at_the_old_one(engine):
