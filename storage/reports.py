@@ -87,10 +87,9 @@ def trend_report_from_aggregates(
         by_instrument[instrument_id].append((month, segment, cell))
     cells: list[ReportCell] = []
     planned: set[date] = set()
-    wanted = months
     for metric in metric_list:
         for month, by_segment in sorted(_measures_by_month(metric, by_instrument[metric.instrument]).items()):
-            if wanted is not None and not wanted(month):
+            if months is not None and not months(month):
                 continue
             planned.add(month)
             cells.extend(_month_cells(metric, month, tuple(sorted(by_segment.items())), table_list, k))

@@ -97,14 +97,16 @@ def evaluation_sentence(session: Session, *, team_id: str, min_group: int, now: 
 
 
 def _waves_and_sentence(session: Session, *, team_id: str, min_group: int, now: datetime) -> tuple[list[Wave], str]:
-    waves = [_wave(session, team_id=team_id, wave=wave, min_group=min_group, now=now) for wave in ("6m", "12m")]
+    published = ledger.published_waves(session, team_id=team_id)
+    waves = [_wave(session, team_id=team_id, wave=wave, recorded=published.get(wave), min_group=min_group, now=now)
+             for wave in ("6m", "12m")]
     held, planned = sessions_held_and_planned(session, team_id=team_id)
     return waves, opening(waves, sessions_held=held, sessions_planned=planned, min_group=min_group)
 
 
-def _wave(session: Session, *, team_id: str, wave: str, min_group: int, now: datetime) -> Wave:
-    """The wave as published in the ledger; published now if it has closed since; else still open."""
-    recorded = ledger.published_waves(session, team_id=team_id).get(wave)
+def _wave(session: Session, *, team_id: str, wave: str, recorded: tuple[date, dict] | None, min_group: int,
+          now: datetime) -> Wave:
+    """The wave as published in the ledger (``recorded``); published now if it has closed since; else still open."""
     if recorded is None:
         answered_at, joined_at = wave_timing(session, team_id=team_id, wave=wave)
         closes_at = wave_closes_at(wave, answered_at=answered_at, joined_at=joined_at)
