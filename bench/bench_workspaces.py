@@ -76,142 +76,6 @@ POSTS_PER_MINUTE = 300
 SECRET = "bench-secret"
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "bench-client-secret"
 
-# The web process, counting its database work: statements, commits and connection checkouts (each one a
-# pre-ping round trip, and a rollback round trip when it goes back to the pool after a read), written to a
-# file five times a second so the bench reads them at the start and the end of the wave.
-WEB = """
-import json, os, sys, threading, time
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import Pool
-counts, lock, path = {"statements": 0, "commits": 0, "checkouts": 0}, threading.Lock(), sys.argv[1]
-
-def counter(name):
-    def count(*_):
-        with lock:
-            counts[name] += 1
-    return count
-
-event.listen(Engine, "before_cursor_execute", counter("statements"))
-event.listen(Engine, "commit", counter("commits"))
-event.listen(Pool, "checkout", counter("checkouts"))
-
-def write():
-    while True:
-        with open(path + ".tmp", "w") as out:
-            out.write(json.dumps(counts))
-        os.replace(path + ".tmp", path)
-        time.sleep(0.2)
-
-threading.Thread(target=write, daemon=True).start()
-sys.argv = ["compass-bot", "serve", "--no-clock", "--host", "127.0.0.1"]
-from bot.cli import main
-sys.exit(main())
-"""
-
-CLOCK = """
-import json, os, sys, time
-from datetime import timedelta
-config = json.loads(sys.argv[1])
-from bot.runtime.clock import Clock
-from bot.runtime.settings import load_settings
-from bot.runtime.services import Services, SlackClients
-from bot.slack.client import configure_rate_limits
-from bot.slack.rate_limits import SlackRateLimiter
-from storage.rate_budgets import SharedBuckets
-from storage.db import utcnow
-from sqlalchemy import event, text
-
-import threading
-import storage.rate_budgets as rate_budgets
-from storage import schedule
-
-# Where the clock's time goes: taking tokens (row locks and round trips), sleeping for a refill, claiming rows,
-# getting a workspace's Slack client, opening database connections.
-stats = {"takes": 0, "take_s": 0.0, "refused": 0, "sleeps": 0, "sleep_s": 0.0, "claims": 0, "claimed": 0, "claim_s": 0.0,
-         "empty_claims": 0, "client_s": 0.0, "connects": 0}
-# When (time.time()) the wave reached this clock: first tick, claim with rows, lane and granted take; refused takes by second.
-moments, refused_at = {}, {}
-lock = threading.Lock()
-take_shared, claim_due = rate_budgets.SharedBuckets._take_shared, schedule.claim_due
-deliver_lane, for_team = Clock._deliver_lane, SlackClients.for_team
-
-def timed_take(self, buckets):
-    started = time.perf_counter()
-    wait = take_shared(self, buckets)
-    with lock:
-        stats["takes"] += 1
-        stats["take_s"] += time.perf_counter() - started
-        stats["refused"] += wait > 0
-        if wait > 0:
-            refused_at[int(time.time())] = refused_at.get(int(time.time()), 0) + 1
-        else:
-            moments.setdefault("first_take", time.time())
-    return wait
-
-def timed_sleep(seconds):
-    with lock:
-        stats["sleeps"] += 1
-        stats["sleep_s"] += seconds
-    time.sleep(seconds)
-
-def timed_claim(*args, **kwargs):
-    started = time.perf_counter()
-    rows = claim_due(*args, **kwargs)
-    with lock:
-        stats["claims"] += 1
-        stats["claimed"] += len(rows)
-        stats["empty_claims"] += not rows
-        stats["claim_s"] += time.perf_counter() - started
-        if rows:
-            moments.setdefault("first_claim", time.time())
-    return rows
-
-def timed_lane(self, lane, report):
-    moments.setdefault("first_lane", time.time())
-    return deliver_lane(self, lane, report)
-
-def timed_for_team(self, team_id):
-    started = time.perf_counter()
-    client = for_team(self, team_id)
-    with lock:
-        stats["client_s"] += time.perf_counter() - started
-    return client
-
-def counted_connect(*_):
-    with lock:
-        stats["connects"] += 1
-
-Clock._deliver_lane, SlackClients.for_team = timed_lane, timed_for_team
-rate_budgets.SharedBuckets._take_shared = timed_take
-schedule.claim_due = timed_claim
-settings = load_settings()
-services = Services.from_settings(settings)
-configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_per_minute, scale=config["scale"],
-                                       store=SharedBuckets(services.engine), sleep=timed_sleep))
-# Budgets x scale stretch the wave's time by 1/scale; so the lease (5 minutes), or rows claimed ahead and waiting
-# for their workspace's budget would outlive it where at Slack's pace they start within seconds.
-clock = Clock(services, worker_id=config["id"], batch=config["batch"], lease=timedelta(minutes=5) / min(1.0, config["scale"]))
-event.listen(services.engine, "connect", counted_connect)
-open(config["ready"], "w").close()
-while not os.path.exists(config["go"]):
-    time.sleep(0.005)
-delivered = 0
-moments["first_tick"] = time.time()
-while True:
-    report = clock.tick()
-    delivered += report.delivered
-    if report.total():
-        continue
-    with services.engine.connect() as connection:
-        left = connection.execute(text("SELECT count(*) FROM scheduled_actions WHERE status IN ('pending', 'claimed') "
-                                       "AND due_at <= :now"), {"now": utcnow()}).scalar()
-    if not left:
-        break
-    time.sleep(0.1)
-print(json.dumps({"id": config["id"], "delivered": delivered, "moments": moments, "refused_at": refused_at, **stats}),
-      flush=True)
-"""
 
 
 def group_sizes(members: int, groups: int) -> list[int]:
@@ -436,6 +300,12 @@ def web_usage(pid: int, counts: Path) -> dict[str, float]:
     return {"cpu": cpu, **json.loads(counts.read_text())}
 
 
+def machine_times() -> tuple[int, int]:
+    """(all, idle) CPU time of the whole machine so far, in clock ticks, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(fields[:8]), fields[3] + fields[4]  # user .. steal; idle + iowait
+
+
 def workers_for(args: argparse.Namespace, clocks: int) -> int:  # noqa: ARG001 - the same whatever the clock count
     # The clock's own minimum (COMPASS_CLOCK_WORKERS); each tick takes 1.2 threads per workspace with rows due
     # (bot.runtime.clock.Clock.threads_for), in every clock: the shared budget, not the threads, divides the work.
@@ -457,7 +327,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         port = free_port()
         web_log = open(workdir / f"web-{clocks}.log", "w")  # noqa: SIM115
         web_counts = workdir / f"web-counts-{clocks}.json"
-        web = subprocess.Popen([sys.executable, "-c", WEB, str(web_counts)],
+        web = subprocess.Popen([sys.executable, str(ROOT / "bench" / "workspace_web.py"), str(web_counts)],
                                env={**env, "PORT": str(port)}, cwd=ROOT, stdout=web_log, stderr=subprocess.STDOUT)
         go = workdir / f"go-{clocks}"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -465,7 +335,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         for n in range(clocks):
             config = {"id": f"clock-{n}", "scale": args.scale, "batch": 10, "go": str(go),
                       "ready": str(workdir / f"ready-{clocks}-{n}")}
-            procs.append(subprocess.Popen([sys.executable, "-c", CLOCK, json.dumps(config)], env=env, cwd=ROOT,
+            procs.append(subprocess.Popen([sys.executable, str(ROOT / "bench" / "workspace_clock.py"), json.dumps(config)], env=env, cwd=ROOT,
                                           preexec_fn=(lambda: os.nice(args.clock_nice)) if args.clock_nice else None,
                                           stdout=subprocess.PIPE, stderr=open(workdir / f"clock-{clocks}-{n}.log", "w"), text=True))
         deadline = time.monotonic() + 120
@@ -491,6 +361,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         first_call = len(standin.calls)
         time.sleep(0.5)  # the web's counts file written since it started
         web_before = web_usage(web.pid, web_counts)
+        machine_before = machine_times()
         go_at = time.time()
         go.touch()
         clicks.start()
@@ -506,6 +377,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             refused_at.update({int((int(second) - go_at) // 10) * 10: n for second, n in report.pop("refused_at").items()})
             stats.update(report)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        machine_after = machine_times()
         clicks.stop()
         time.sleep(0.3)
         web_after = web_usage(web.pid, web_counts)
@@ -524,7 +396,8 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
     engine.dispose()
     return {"clocks": clocks, "due": due, "delivered": delivered, "wall": wall, "bound": bound, "binding": binding,
             "calls": len(calls), "limited": limited, "once": once, "detail": detail, "posts": len(posts),
-            "cpu": cpu, "ack_p99": percentile(clicks.acked, 0.99) if clicks.acked else float("nan"),
+            "cpu": cpu, "machine_busy": 1 - (machine_after[1] - machine_before[1]) / max(machine_after[0] - machine_before[0], 1),
+            "ack_p99": percentile(clicks.acked, 0.99) if clicks.acked else float("nan"),
             "answer_p99": percentile(clicks.answered, 0.99) if clicks.answered else float("nan"),
             "ack_p50": percentile(clicks.acked, 0.5) if clicks.acked else float("nan"),
             # Serials 1..workspaces are each workspace's first click: its authorization is not cached yet.
@@ -566,7 +439,8 @@ def main() -> int:
                   f"({min(40, -(-12 * args.workspaces // 10))} while every workspace has rows due):", flush=True)
             r = run(args, clocks, Path(tmp))
             ratio = r["wall"] / r["bound"] if r["bound"] else float("inf")
-            busy = r["cpu"] / (r["wall"] * min(cores, clocks + 1))
+            # A clock process runs Python on one core at a time (the GIL), so each can use at most one.
+            busy = r["cpu"] / (r["wall"] * min(cores, clocks))
             failed |= not r["once"] or r["delivered"] != r["due"]
             print(f"  wall {r['wall']:.1f} s; bound of the busiest workspace {r['bound']:.1f} s ({r['binding']}); "
                   f"ratio {ratio:.3f} (target <= 1.05)")
@@ -591,15 +465,18 @@ def main() -> int:
                   f"for a refill; {st.get('claims', 0)} claims ({st.get('empty_claims', 0)} empty), "
                   f"{st.get('claimed', 0) / max(st.get('claims', 1) - st.get('empty_claims', 0), 1):.1f} rows a claim, "
                   f"{1000 * st.get('claim_s', 0) / max(st.get('claims', 1), 1):.1f} ms each; {st.get('connects', 0)} database connections opened; "
-                  f"{st.get('client_s', 0):.1f} thread-s getting a workspace's Slack client")
+                  f"{st.get('client_s', 0):.1f} thread-s getting a workspace's Slack client; a post: "
+                  f"{st.get('statements', 0) / max(r['posts'], 1):.1f} statements, {st.get('commits', 0) / max(r['posts'], 1):.1f} "
+                  f"commits, {st.get('checkouts', 0) / max(r['posts'], 1):.1f} connection checkouts")
             print("  of which (median / max): " + ", ".join(f"{name} {v[len(v) // 2]:.1f} / {v[-1]:.1f} s"
                                                        for name, v in r["lag_parts"].items()))
             print("  after the start: " + "; ".join(", ".join(f"{name} {at:.2f} s" for name, at in sorted(m.items(), key=lambda i: i[1]))
                                                  for m in r["moments"]))
             print("  refused takes by 10 s from the start: " + " ".join(f"{s}:{n}" for s, n in sorted(r["refused_at"].items())))
             print(f"  clock CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / max(r['posts'], 1):.2f} ms a post; clocks busy "
-                  f"{100 * busy:.0f}% of the cores they could use, load average {os.getloadavg()[0]:.1f}"
-                  + ("; the machine's CPU, not Slack, sets the pace" if busy > 0.8 else
+                  f"{100 * busy:.0f}% of the cores they could use; the machine {100 * r['machine_busy']:.0f}% busy during the "
+                  f"wave (clocks, web, PostgreSQL, stand-in), load average {os.getloadavg()[0]:.1f}"
+                  + ("; the machine's CPU, not Slack, sets the pace" if busy > 0.8 or r["machine_busy"] > 0.9 else
                      "; slower than the budgets, with CPU to spare: waiting (for a core on a loaded machine, or in the clock)"
                      if ratio > 1.05 else "; Slack's budgets set the pace"), flush=True)
     return 1 if failed else 0

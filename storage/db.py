@@ -21,8 +21,8 @@ def utcnow() -> datetime:
 
 
 def make_engine(url: str, *, echo: bool = False, max_connections: int = 25) -> Engine:
-    """``max_connections``: the most PostgreSQL connections this process opens (5 kept, the rest opened
-    when needed); a thread that finds them all in use waits for one rather than asking the server for more."""
+    """``max_connections``: the most PostgreSQL connections this process opens, each kept once opened;
+    a thread that finds them all in use waits for one rather than asking the server for more."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -35,9 +35,10 @@ def make_engine(url: str, *, echo: bool = False, max_connections: int = 25) -> E
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    # pool_pre_ping: a restarted PostgreSQL server costs one reconnect, not a failed request
-    kept = min(5, max_connections)
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=kept, max_overflow=max_connections - kept)
+    # pool_pre_ping: a restarted PostgreSQL server costs one reconnect, not a failed request.
+    # Every connection opened is kept: closing the ones past a few and opening them again at the next
+    # burst (PostgreSQL starts a server process for each) cost more than the queries between.
+    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=max_connections, max_overflow=0)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001

@@ -81,11 +81,15 @@ class SharedBuckets:
 
     def _take_shared(self, buckets: Sequence[Bucket]) -> float:
         keys = [bucket[0] for bucket in buckets]
-        if not self._known.issuperset(keys):
-            self._create(buckets)
         if self._owed:
             self._settle()
+        new = not self._known.issuperset(keys)
+        wait = None
         with self.engine.begin() as connection:
+            if new:  # a bucket this process has not seen (a new channel's): made in the take's own transaction
+                connection.execute(insert(_TABLE).values(
+                    [{"key": key, "tokens": capacity, "updated": _NOW} for key, capacity, _, _ in buckets]
+                ).on_conflict_do_nothing(index_elements=["key"]))
             rows = {row.key: row for row in connection.execute(_LOCKED, {"keys": keys})}
             if len(rows) == len(keys):
                 now = next(iter(rows.values())).now
@@ -94,17 +98,12 @@ class SharedBuckets:
                 if wait == 0.0:
                     connection.execute(_SPEND, [{"k": bucket[0], "t": tokens - 1, "u": now}
                                                 for bucket, (tokens, _) in zip(buckets, refilled)])
-                return wait
+        if wait is not None:
+            self._known.update(keys)
+            return wait
         # The rows were removed since this process made them (a test emptied the table): make them again.
         self._known.difference_update(keys)
         return self._take_shared(buckets)
-
-    def _create(self, buckets: Sequence[Bucket]) -> None:
-        with self.engine.begin() as connection:
-            connection.execute(insert(_TABLE).values(
-                [{"key": key, "tokens": capacity, "updated": _NOW} for key, capacity, _, _ in buckets]
-            ).on_conflict_do_nothing(index_elements=["key"]))
-        self._known.update(bucket[0] for bucket in buckets)
 
     def _settle(self) -> None:
         """Take the tokens spent in memory during an outage from the shared rows (in key order, as every take locks)."""

@@ -150,3 +150,18 @@ def drop(engine: Engine, action: ScheduledAction, *, worker_id: str, reason: str
 
 def payload_of(action: ScheduledAction) -> dict[str, Any]:
     return json.loads(action.payload or "{}")
+
+
+def hand_back(engine: Engine, actions: Iterable[ScheduledAction], *, worker_id: str) -> int:
+    """Return claimed rows this worker never started to the schedule now, not when their lease ends;
+    the claim's attempt is given back too (nothing was tried)."""
+    ids = [action.id for action in actions]
+    if not ids:
+        return 0
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(ScheduledAction)
+            .where(col(ScheduledAction.id).in_(ids), ScheduledAction.status == CLAIMED, ScheduledAction.claimed_by == worker_id)
+            .values(status=PENDING, claimed_by="", lease_until=None, attempts=ScheduledAction.attempts - 1)
+        )
+        return result.rowcount or 0

@@ -88,3 +88,35 @@ def test_work_another_process_holds_is_retried_when_its_claim_would_be_stale_not
     with Session(services.engine) as session:
         row = session.exec(select(ScheduledAction).where(ScheduledAction.key == "held:0")).one()
     assert row.status == schedule.PENDING and row.retry_at >= stale_at  # not after the 30-second backoff
+
+
+def test_rows_claimed_but_not_started_go_back_at_once_when_the_tick_stops_on_a_database_error(services, monkeypatch):
+    """A tick refused a connection while claiming more used to leave the lanes it had claimed, not started,
+    until their lease ended (5 minutes; 100 in the scaled bench): now they are pending again at once."""
+    from sqlalchemy.exc import OperationalError
+    from sqlmodel import Session, select
+
+    from storage.models import ScheduledAction
+
+    now = utcnow()
+    with session_scope(services.engine) as session:
+        for n in range(12):
+            schedule.schedule(session, key=f"wave:{n}", kind="wave", due_at=now - timedelta(minutes=1, seconds=n),
+                              team_id="T0A", subject_user_id=f"U{n:02d}")
+    real_claim, claims = schedule.claim_due, []
+
+    def claim_then_refused(*args, **kwargs):  # noqa: ANN002, ANN003
+        claims.append(kwargs.get("limit"))
+        if len(claims) == 1:
+            return real_claim(*args, **kwargs)
+        raise OperationalError("SELECT ...", {}, Exception("FATAL: sorry, too many clients already"))
+
+    monkeypatch.setattr(schedule, "claim_due", claim_then_refused)
+    delivered: list[str] = []
+    clock = Clock(services, workers=1, batch=4)
+    clock.handlers = {"wave": lambda _s, _c, row, _p: delivered.append(row.key)}
+    clock.tick()
+    assert len(claims) == 2 and delivered == []
+    with Session(services.engine) as session:
+        rows = session.exec(select(ScheduledAction)).all()
+    assert {(row.status, row.claimed_by, row.attempts) for row in rows} == {("pending", "", 0)}

@@ -94,6 +94,29 @@ def test_a_call_spends_nothing_unless_every_bucket_has_room(engine):
     assert store.try_take([bucket("ws:chat.postMessage:C4", 1, 0.001), workspace]) > 0
 
 
+def test_a_take_for_a_new_channel_is_one_transaction(engine):
+    """Each DM of a wave goes to a channel no process has posted to yet: its bucket used to be made in a
+    transaction of its own before the take's (two commits a post, and a connection checkout each)."""
+    from sqlalchemy import event
+
+    _postgres_only(engine)
+    store, commits = SharedBuckets(engine), []
+    workspace = bucket("ws:chat.postMessage:*", 10, 0.001)
+
+    def count(*_) -> None:  # noqa: ANN002
+        commits.append(1)
+
+    event.listen(engine, "commit", count)
+    try:
+        assert store.try_take([bucket("ws:chat.postMessage:D1", 1, 0.001), workspace]) == 0.0
+        assert len(commits) == 1
+        assert store.try_take([bucket("ws:chat.postMessage:D2", 1, 0.001), workspace]) == 0.0
+        assert store.try_take([bucket("ws:chat.postMessage:D2", 1, 0.001), workspace]) > 0  # made once, then spent
+        assert len(commits) == 3
+    finally:
+        event.remove(engine, "commit", count)
+
+
 def test_scheduled_work_leaves_the_reserve_to_interactive_calls(engine):
     _postgres_only(engine)
     # Tier 2 refills one token in 3 s, far longer than these takes last: the counts below are exact.

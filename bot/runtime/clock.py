@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import zlib
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -47,6 +48,8 @@ FAIR_SHARE = 2
 # (none while it sleeps on a budget); the PostgreSQL pool opens at most COMPASS_DB_CONNECTIONS
 # (storage.db.make_engine), and a thread that finds them all in use waits for one.
 MAX_THREADS = 40
+# A tick stopped by a database error hands its unstarted rows back; the database may need a moment.
+HAND_BACK_ATTEMPTS, HAND_BACK_PAUSE = 3, 0.5
 
 Handler = Callable[..., None]
 FailureHook = Callable[[Services, ScheduledAction, str], None]
@@ -207,8 +210,22 @@ class Clock:
                 nothing_due = False
         finally:
             # Everything started is finished before the tick ends; lanes claimed but not started (only
-            # when an error got here first) go back to the schedule when their lease ends.
+            # when an error got here first, e.g. a refused connection) go back to the schedule now.
             wait(list(running))
+            self._hand_back([row for lanes in waiting.values() for lane in lanes for row in lane])
+
+    def _hand_back(self, rows: list[ScheduledAction]) -> None:
+        if not rows:
+            return
+        for attempt in range(HAND_BACK_ATTEMPTS):
+            try:
+                handed = schedule.hand_back(self.services.engine, rows, worker_id=self.worker_id)
+            except SQLAlchemyError:
+                time.sleep(HAND_BACK_PAUSE * (attempt + 1))
+                continue
+            log.warning("clock: handed %d claimed row(s) it had not started back to the schedule", handed)
+            return
+        log.warning("clock: could not hand %d claimed row(s) back; they return when their lease ends", len(rows))
 
     def _preference(self, team: str) -> int:
         return zlib.crc32(f"{self.worker_id}:{team}".encode())
