@@ -3,19 +3,23 @@ months and waves are never revised.
 
 ``storage.reports.trend_report`` reads the team's ledger, lets ``bot.domain.publication`` plan
 what may be shown, and records the figures shown for the first time here, in a transaction of
-its own. Two views racing to publish the same month both end up showing what the first one
-recorded: inserts of figures already present are skipped, and the month is read back.
-Nothing here names a person: each row is a figure over at least the threshold of people, or a
+its own. Views publishing for one team take turns (``publishing``), in one process and across
+processes: otherwise two views planning the same new month from different answers (a forget-me
+between them) could each record rows of their own plan, and the month would hold a suppression
+pattern neither planner made. Nothing here names a person: each row is a figure over at least the threshold of people, or a
 hidden cell with no numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
-from typing import Iterable
+from typing import Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -24,6 +28,25 @@ from bot.domain.trends import ReportCell
 from storage.models import EvaluationPublication, ReportPublication
 
 _TABLE = ReportPublication.__table__
+
+
+_TEAM_LOCKS: dict[str, threading.Lock] = {}
+_TEAM_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def publishing(session: Session, *, team_id: str) -> Iterator[None]:
+    """The team's turn to publish, until ``session``'s transaction commits: the threads of this process one
+    at a time, and on PostgreSQL every process (a transaction-level advisory lock). Read the ledger inside,
+    so the plan sees what every earlier turn recorded."""
+    with _TEAM_LOCKS_GUARD:
+        lock = _TEAM_LOCKS.setdefault(team_id, threading.Lock())
+    with lock:
+        if session.get_bind().dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"report-ledger:{team_id}".encode()).digest()[:8], "big", signed=True)
+            session.execute(select(func.pg_advisory_xact_lock(key)))
+        yield
+        session.commit()  # the turn ends when what it recorded is there for the next
 
 
 def published_cells(session: Session, *, team_id: str) -> list[ReportCell]:

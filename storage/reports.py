@@ -195,14 +195,11 @@ def trend_report(session: Session, *, team_id: str, min_group: int, catalogue: C
     exact = exact_trend_report(session, team_id=team_id, min_group=min_group, catalogue=catalogue, metrics=metrics,
                                months=lambda month: month < open_month and month not in recorded)
     kinds = {metric.id: metric.kind for metric in exact.metrics}
-    with session_scope(engine) as writer:
+    with session_scope(engine) as writer, ledger.publishing(writer, team_id=team_id):
         plan = plan_publication(exact.cells, ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
                                 open_month=open_month, metric_kinds=kinds, coarsening=coarsening)
         if plan.new:
             ledger.record(writer, team_id=team_id, cells=plan.new)
-            # Another view may have recorded the same months first: show what the ledger holds.
-            plan = plan_publication(exact.cells, ledger.published_cells(writer, team_id=team_id), min_group=exact.min_group,
-                                    open_month=open_month, metric_kinds=kinds, coarsening=coarsening)
     return TrendReport(min_group=exact.min_group, metrics=exact.metrics, tables=exact.tables, months=plan.months, cells=plan.cells)
 
 
