@@ -6,8 +6,8 @@ what may be shown, and records the figures shown for the first time here, in a t
 its own. Views publishing for one team take turns (``publishing``), in one process and across
 processes: otherwise two views planning the same new month from different answers (a forget-me
 between them) could each record rows of their own plan, and the month would hold a suppression
-pattern neither planner made. Nothing here names a person: each row is a figure over at least the threshold of people, or a
-hidden cell with no numbers.
+pattern neither planner made. Nothing here names a person: each row is a figure over at least the
+threshold of people, or a hidden cell with no numbers.
 """
 
 from __future__ import annotations
