@@ -61,6 +61,7 @@ from bench_ack_latency import free_port, percentile  # noqa: E402
 from bot.domain import group_series as gs  # noqa: E402
 from bot.domain.scheduling import SessionSlot  # noqa: E402
 from bot.runtime.services import ProgramInstallationStore  # noqa: E402
+from bot.runtime.settings import Settings  # noqa: E402
 from bot.slack.rate_limits import POST_MESSAGE, budgets_for  # noqa: E402
 from bot.standin import SlackStandIn  # noqa: E402
 from bot.standin.ratelimits import RateLimits  # noqa: E402
@@ -73,6 +74,7 @@ from storage.workspaces import ensure_workspace  # noqa: E402
 
 TZ = "America/Chicago"
 POSTS_PER_MINUTE = 300
+DEFAULT_CLOCK_NICE = Settings.model_fields["compass_clock_nice"].default
 SECRET = "bench-secret"
 CLIENT_ID, CLIENT_SECRET = "1111.2222", "bench-client-secret"
 
@@ -324,6 +326,8 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         standin.latency = args.latency
         standin.rate_limits = RateLimits(scale=args.scale, post_message_per_minute=POSTS_PER_MINUTE)
         env = environment(standin, args.database_url, workers_for(args, clocks), clocks + 1)
+        if args.clock_nice is not None:
+            env["COMPASS_CLOCK_NICE"] = str(args.clock_nice)
         port = free_port()
         web_log = open(workdir / f"web-{clocks}.log", "w")  # noqa: SIM115
         web_counts = workdir / f"web-counts-{clocks}.json"
@@ -336,7 +340,6 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             config = {"id": f"clock-{n}", "scale": args.scale, "batch": 10, "go": str(go),
                       "ready": str(workdir / f"ready-{clocks}-{n}")}
             procs.append(subprocess.Popen([sys.executable, str(ROOT / "bench" / "workspace_clock.py"), json.dumps(config)], env=env, cwd=ROOT,
-                                          preexec_fn=(lambda: os.nice(args.clock_nice)) if args.clock_nice else None,
                                           stdout=subprocess.PIPE, stderr=open(workdir / f"clock-{clocks}-{n}.log", "w"), text=True))
         deadline = time.monotonic() + 120
         while not all((workdir / f"ready-{clocks}-{n}").exists() for n in range(clocks)):
@@ -424,7 +427,8 @@ def main() -> int:
     parser.add_argument("--click-rate", type=float, default=2.0, help="button clicks a second during the wave, over all workspaces")
     # Web and clock processes share this machine's cores here, where a deployment gives the web its own:
     # a lower CPU priority for the clocks (which mostly wait on budgets) shows the clicks' latency without that.
-    parser.add_argument("--clock-nice", type=int, default=0, help="run the clock processes this much nicer than the web")
+    parser.add_argument("--clock-nice", type=int, default=None,
+                        help="COMPASS_CLOCK_NICE for the clocks: how much nicer than the web they run (default: the bot's, 10)")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("several clocks share a PostgreSQL database; give --database-url postgresql://...")
@@ -432,7 +436,7 @@ def main() -> int:
     cores = os.cpu_count() or 1
     print(f"{args.workspaces} workspaces x {args.members} members, budgets x{args.scale:g}, stand-in latency "
           f"{1000 * args.latency:.0f} ms, {cores} cores, load average {os.getloadavg()[0]:.1f}"
-          + (f", clocks at nice +{args.clock_nice}" if args.clock_nice else ""))
+          + f", clocks at nice +{DEFAULT_CLOCK_NICE if args.clock_nice is None else args.clock_nice} (COMPASS_CLOCK_NICE)")
     with tempfile.TemporaryDirectory() as tmp:
         for clocks in (int(n) for n in args.clocks.split(",")):
             print(f"{clocks} clock process(es), at least {workers_for(args, clocks)} delivery threads each "

@@ -121,6 +121,9 @@ def _freeze_startup_objects() -> None:
 def run_clock(args: argparse.Namespace) -> int:
     services = _open_long_running_services()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    log.info("clock running: a heartbeat every minute")
+    from bot.runtime.clock import give_way_to_interactive_work
+
+    niceness = give_way_to_interactive_work(services.settings.compass_clock_nice)
+    log.info("clock running: a heartbeat every minute, at CPU priority nice %d (COMPASS_CLOCK_NICE)", niceness)
     _start_clock(services, blocking=True)
     return 0

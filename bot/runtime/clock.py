@@ -301,6 +301,14 @@ class Clock:
                 log.exception("clock: the failure notice for %s could not be sent", row.key)
 
 
+def give_way_to_interactive_work(increment: int) -> int:
+    """Lower this process's CPU priority by ``increment`` (Unix nice), so that on a machine shared with a web
+    process a click is answered before a wave's deliveries take the CPU. Returns the process's niceness."""
+    if not hasattr(os, "nice"):
+        return 0
+    return os.nice(increment) if increment > 0 else os.nice(0)
+
+
 def sqlite_lock_path(database_url: str) -> Path | None:
     path = database_url.removeprefix("sqlite:///")
     if not path or path == ":memory:" or database_url == path:

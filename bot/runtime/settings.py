@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     compass_posts_per_minute: int = Field(default=300, ge=1, le=10_000)
     # Deliveries in flight at once in one clock; the rate limiter, not this, sets the pace.
     compass_clock_workers: int = Field(default=8, ge=1, le=64)
+    # A clock process lowers its CPU priority by this (Unix nice) at start: on a machine it shares with a web
+    # process, clicks are answered before scheduled deliveries get the CPU. 0 keeps equal priority.
+    compass_clock_nice: int = Field(default=10, ge=0, le=19)
     # PostgreSQL connections this process may open: (web + clock processes) x this must stay under the
     # server's max_connections (100 by default, 3 of them reserved for superusers).
     compass_db_connections: int = Field(default=25, ge=2, le=500)
