@@ -17,7 +17,7 @@ from datetime import timedelta
 from sqlalchemy import event, text
 
 import storage.rate_budgets as rate_budgets
-from bot.runtime.clock import Clock
+from bot.runtime.clock import Clock, give_way_to_interactive_work
 from bot.runtime.services import Services, SlackClients
 from bot.runtime.settings import load_settings
 from bot.slack.client import configure_rate_limits
@@ -93,6 +93,7 @@ Clock._deliver_lane, SlackClients.for_team = timed_lane, timed_for_team
 rate_budgets.SharedBuckets._take_shared = timed_take
 schedule.claim_due = timed_claim
 settings = load_settings()
+give_way_to_interactive_work(settings.compass_clock_nice)  # as `compass-bot clock` does at start
 services = Services.from_settings(settings)
 configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_per_minute, scale=config["scale"],
                                        store=rate_budgets.SharedBuckets(services.engine), sleep=timed_sleep))
