@@ -368,7 +368,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         go_at = time.time()
         go.touch()
         clicks.start()
-        delivered, stats, moments, refused_at = 0, Counter(), [], Counter()
+        delivered, stats, moments, refused_at, by_statement = 0, Counter(), [], Counter(), Counter()
         for proc in procs:
             out, _ = proc.communicate(timeout=3600)
             if proc.returncode != 0:
@@ -376,6 +376,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             report = json.loads(out.strip().splitlines()[-1])
             delivered += report.pop("delivered")
             report.pop("id")
+            by_statement.update(report.pop("by_statement"))
             moments.append({name: at - go_at for name, at in report.pop("moments").items()})
             refused_at.update({int((int(second) - go_at) // 10) * 10: n for second, n in report.pop("refused_at").items()})
             stats.update(report)
@@ -409,7 +410,8 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             "answer_p50": percentile(clicks.answered, 0.5) if clicks.answered else float("nan"),
             "clicks": len(clicks.sent), "answered": len(clicks.answered), "click_failures": clicks.failed,
             "web": {key: web_after[key] - web_before[key] for key in web_before},
-            "stats": dict(stats), "lags": lags, "lag_parts": lag_parts, "moments": moments, "refused_at": refused_at}
+            "stats": dict(stats), "lags": lags, "lag_parts": lag_parts, "moments": moments, "refused_at": refused_at,
+            "by_statement": by_statement}
 
 
 def main() -> int:
@@ -472,6 +474,8 @@ def main() -> int:
                   f"{st.get('client_s', 0):.1f} thread-s getting a workspace's Slack client; a post: "
                   f"{st.get('statements', 0) / max(r['posts'], 1):.1f} statements, {st.get('commits', 0) / max(r['posts'], 1):.1f} "
                   f"commits, {st.get('checkouts', 0) / max(r['posts'], 1):.1f} connection checkouts")
+            print("  the clocks' statements a post: " + ", ".join(f"{n / max(r['posts'], 1):.2f} {kind}"
+                                                              for kind, n in r["by_statement"].most_common(12)))
             print("  of which (median / max): " + ", ".join(f"{name} {v[len(v) // 2]:.1f} / {v[-1]:.1f} s"
                                                        for name, v in r["lag_parts"].items()))
             print("  after the start: " + "; ".join(", ".join(f"{name} {at:.2f} s" for name, at in sorted(m.items(), key=lambda i: i[1]))

@@ -9,6 +9,7 @@ commits and connection checkouts.
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -82,6 +83,19 @@ def timed_for_team(self, team_id):
     return client
 
 
+TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)")
+by_statement = {}
+
+
+def count_statement(_connection, _cursor, statement, *_):
+    """Statements by verb and first table ("SELECT members"), to see what a post costs."""
+    verb, table = statement.split(None, 1)[0], TABLE.search(statement)
+    kind = f"{verb} {table.group(1)}" if table else verb
+    with lock:
+        stats["statements"] += 1
+        by_statement[kind] = by_statement.get(kind, 0) + 1
+
+
 def counter(name):
     def count(*_):
         with lock:
@@ -101,7 +115,7 @@ configure_rate_limits(SlackRateLimiter(posts_per_minute=settings.compass_posts_p
 # for their workspace's budget would outlive it where at Slack's pace they start within seconds.
 clock = Clock(services, worker_id=config["id"], batch=config["batch"], lease=timedelta(minutes=5) / min(1.0, config["scale"]))
 event.listen(services.engine, "connect", counter("connects"))
-event.listen(services.engine, "before_cursor_execute", counter("statements"))
+event.listen(services.engine, "before_cursor_execute", count_statement)
 event.listen(services.engine, "commit", counter("commits"))
 event.listen(services.engine.pool, "checkout", counter("checkouts"))
 open(config["ready"], "w").close()
@@ -120,5 +134,5 @@ while True:
     if not left:
         break
     time.sleep(0.1)
-print(json.dumps({"id": config["id"], "delivered": delivered, "moments": moments, "refused_at": refused_at, **stats}),
+print(json.dumps({"id": config["id"], "delivered": delivered, "moments": moments, "refused_at": refused_at, "by_statement": by_statement, **stats}),
       flush=True)

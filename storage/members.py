@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Iterable
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bot.domain.availability import parse_windows
 from bot.domain.people import CareerStage, Person
@@ -44,6 +44,15 @@ def get_member(session: Session, *, team_id: str, user_id: str) -> Member | None
     return session.exec(
         select(Member).where(Member.team_id == team_id, Member.slack_user_id == user_id)
     ).first()
+
+
+def members_by_user(session: Session, *, team_id: str, user_ids: Iterable[str]) -> dict[str, Member]:
+    """The member rows of ``user_ids`` in one query, by Slack user ID (people who are not members are left out)."""
+    wanted = list(user_ids)
+    if not wanted:
+        return {}
+    rows = session.exec(select(Member).where(Member.team_id == team_id, col(Member.slack_user_id).in_(wanted)))
+    return {member.slack_user_id: member for member in rows}
 
 
 def save_profile(

@@ -68,6 +68,18 @@ def move(session: Session, *, key: str, due_at: datetime, payload: dict[str, Any
     return bool(result.rowcount)
 
 
+def swap_payload(session: Session, *, key: str, expected: dict[str, Any], payload: dict[str, Any]) -> bool:
+    """Replace a pending action's payload if it is still ``expected``: one statement where a read and a write
+    would be two; False when it was not (the caller reads it and tries again)."""
+    result = session.execute(
+        update(ScheduledAction)
+        .where(ScheduledAction.key == key, ScheduledAction.status == PENDING,
+               ScheduledAction.payload == json.dumps(expected, sort_keys=True))
+        .values(payload=json.dumps(payload, sort_keys=True))
+    )
+    return bool(result.rowcount)
+
+
 def cancel(session: Session, *, keys: Iterable[str] = (), key_prefix: str | None = None) -> int:
     condition = col(ScheduledAction.key).in_(list(keys))
     if key_prefix is not None:
@@ -82,6 +94,14 @@ def cancel(session: Session, *, keys: Iterable[str] = (), key_prefix: str | None
 
 def get(session: Session, *, key: str) -> ScheduledAction | None:
     return session.exec(select(ScheduledAction).where(ScheduledAction.key == key)).first()
+
+
+def existing_keys(session: Session, *, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` have a row, whatever its status: one query for many."""
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    return set(session.exec(select(ScheduledAction.key).where(col(ScheduledAction.key).in_(wanted))))
 
 
 def claim_due(

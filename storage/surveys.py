@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from bot.domain.scoring import Score
@@ -44,10 +44,14 @@ def get_survey(session: Session, *, survey_id: int) -> Survey | None:
     return session.get(Survey, survey_id)
 
 
-def survey_for_wave(session: Session, *, team_id: str, user_id: str, wave: str) -> Survey | None:
-    return session.exec(
-        select(Survey).where(Survey.team_id == team_id, Survey.slack_user_id == user_id, Survey.wave == wave)
-    ).first()
+def for_wave_and_open(session: Session, *, team_id: str, user_id: str, wave: str) -> tuple[Survey | None, Survey | None]:
+    """(this person's survey of ``wave``, their open survey): what the one-open-survey rule asks, in one query."""
+    rows = list(session.exec(
+        select(Survey)
+        .where(Survey.team_id == team_id, Survey.slack_user_id == user_id, or_(Survey.wave == wave, Survey.status == SENT))
+        .order_by(col(Survey.sent_at).desc())
+    ))
+    return next((r for r in rows if r.wave == wave), None), next((r for r in rows if r.status == SENT), None)
 
 
 def open_survey(session: Session, *, team_id: str, user_id: str) -> Survey | None:

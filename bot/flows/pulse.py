@@ -165,13 +165,12 @@ def _open_for(session: Session, *, team_id: str, user_id: str, kind: str, wave: 
     member = store.lock_person(session, team_id=team_id, user_id=user_id)
     if member is None or member.consented_at is None or member.status in ("invited", "left"):
         raise Skip("not a member now")
-    existing = store.survey_for_wave(session, team_id=team_id, user_id=user_id, wave=wave)
+    existing, current = store.for_wave_and_open(session, team_id=team_id, user_id=user_id, wave=wave)
     if existing is not None:
         if existing.status == store.SENT:
             return Opened(existing.id, superseded=[])  # a retry of this delivery
         raise Skip(f"already {existing.status}")
     superseded: list[dict] = []
-    current = store.open_survey(session, team_id=team_id, user_id=user_id)
     if current is not None:
         if not replaces_open:
             raise Skip("another check-in is open")
@@ -182,7 +181,7 @@ def _open_for(session: Session, *, team_id: str, user_id: str, kind: str, wave: 
         schedule.schedule(session, key=reminder_key(survey.id), kind=REMINDER_KIND, due_at=now + REMIND_AFTER,
                           team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id})
     schedule.schedule(session, key=close_key(survey.id), kind=CLOSE_KIND, due_at=now + OPEN_FOR[kind],
-                      team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id, "messages": []})
+                      team_id=team_id, subject_user_id=user_id, payload=_close_payload(survey.id, []))
     return Opened(survey.id, superseded=superseded)
 
 
@@ -199,18 +198,27 @@ def _messages_of(session: Session, survey_id: int) -> list[dict]:
     return list(schedule.payload_of(row).get("messages", [])) if row is not None else []
 
 
+def _close_payload(survey_id: int, messages: list[dict]) -> dict:
+    return {"survey_id": survey_id, "messages": messages}
+
+
 def _remember_message(services: Services, survey_id: int, posted: dict) -> None:
     """Note where a survey DM went, so closing the survey can take its button away."""
     channel, ts = posted.get("channel"), posted.get("ts")
     if not channel or not ts:
         return
+    here = {"channel": channel, "ts": ts}
     try:
         with session_scope(services.engine) as session:
+            # Most often the survey's first DM: the close row still holds no message, and one statement notes it.
+            if schedule.swap_payload(session, key=close_key(survey_id), expected=_close_payload(survey_id, []),
+                                     payload=_close_payload(survey_id, [here])):
+                return
             row = schedule.get(session, key=close_key(survey_id))
             if row is None:
                 return
             payload = schedule.payload_of(row)
-            messages = [m for m in payload.get("messages", []) if m.get("ts") != ts] + [{"channel": channel, "ts": ts}]
+            messages = [m for m in payload.get("messages", []) if m.get("ts") != ts] + [here]
             schedule.move(session, key=row.key, due_at=row.due_at, payload=payload | {"messages": messages})
     except SQLAlchemyError:
         log.warning("could not note where survey %s was posted; its button stays after it closes", survey_id)

@@ -16,7 +16,7 @@ from bot.domain.quiet_hours import QuietHours, quiet_until
 from bot.runtime.services import Services
 from storage import schedule
 from storage.db import session_scope, utcnow
-from storage.members import get_member
+from storage.members import get_member, members_by_user
 from storage.models import ScheduledAction
 
 ONLY_USER = "only_user"
@@ -67,12 +67,14 @@ def awake_recipients(services: Services, action: ScheduledAction, payload: dict,
     wanted = [u for u in dict.fromkeys(user_ids) if not only or u == only]
     now = utcnow()
     awake: list[str] = []
-    for user_id in wanted:
-        key = deferred_key(action, user_id)
-        with session_scope(services.engine) as session:
-            if schedule.get(session, key=key) is not None:
+    with session_scope(services.engine) as session:  # one transaction and two lookups for the whole group
+        handed_over = schedule.existing_keys(session, keys=[deferred_key(action, user_id) for user_id in wanted])
+        members = members_by_user(session, team_id=action.team_id, user_ids=wanted) if action.team_id else {}
+        for user_id in wanted:
+            key = deferred_key(action, user_id)
+            if key in handed_over:
                 continue  # already handed to a copy for after this person's quiet hours
-            member = get_member(session, team_id=action.team_id, user_id=user_id) if action.team_id else None
+            member = members.get(user_id)
             hours = QuietHours.parse(member.quiet_start, member.quiet_end) if member is not None else QuietHours()
             until = quiet_until(now, member.timezone if member is not None else None, hours,
                                 fallback_tz=services.settings.compass_timezone)
