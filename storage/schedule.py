@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -36,25 +36,23 @@ def schedule(
     subject_user_id: str = "",
 ) -> bool:
     """Add an action unless one with this key exists. Returns True when it was added."""
-    values = dict(
-        key=key,
-        kind=kind,
-        due_at=due_at,
-        team_id=team_id,
-        payload=json.dumps(payload or {}, sort_keys=True),
-        subject_user_id=subject_user_id,
-        status=PENDING,
-        attempts=0,
-        claimed_by="",
-        last_error="",
-        created_at=utcnow(),
-    )
+    return bool(schedule_many(session, [dict(key=key, kind=kind, due_at=due_at, team_id=team_id, payload=payload,
+                                             subject_user_id=subject_user_id)]))
+
+
+def schedule_many(session: Session, actions: Sequence[dict[str, Any]]) -> int:
+    """Add several actions (each as :func:`schedule`'s arguments) in one statement, skipping keys that exist.
+    Returns how many were added."""
+    if not actions:
+        return 0
+    now = utcnow()
+    rows = [dict(key=a["key"], kind=a["kind"], due_at=a["due_at"], team_id=a.get("team_id", ""),
+                 payload=json.dumps(a.get("payload") or {}, sort_keys=True), subject_user_id=a.get("subject_user_id", ""),
+                 status=PENDING, attempts=0, claimed_by="", last_error="", created_at=now) for a in actions]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = (
-        insert(ScheduledAction).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(ScheduledAction.id)
-    )
-    return session.execute(statement).first() is not None
+    statement = insert(ScheduledAction).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(ScheduledAction.id)
+    return len(session.execute(statement).all())
 
 
 def move(session: Session, *, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, insert, or_
 from sqlmodel import Session, col, select
 
 from bot.domain.scoring import Score
@@ -40,18 +40,35 @@ def lock_person(session: Session, *, team_id: str, user_id: str) -> Member | Non
     ).first()
 
 
+def lock_people(session: Session, *, team_id: str, user_ids: Sequence[str]) -> dict[str, Member]:
+    """Several members' rows, locked in user order (two transactions never wait on each other crosswise)."""
+    if not user_ids:
+        return {}
+    rows = session.exec(
+        select(Member).where(Member.team_id == team_id, col(Member.slack_user_id).in_(list(user_ids)))
+        .order_by(Member.slack_user_id).with_for_update()
+    )
+    return {member.slack_user_id: member for member in rows}
+
+
 def get_survey(session: Session, *, survey_id: int) -> Survey | None:
     return session.get(Survey, survey_id)
 
 
-def for_wave_and_open(session: Session, *, team_id: str, user_id: str, wave: str) -> tuple[Survey | None, Survey | None]:
-    """(this person's survey of ``wave``, their open survey): what the one-open-survey rule asks, in one query."""
+def for_wave_and_open(session: Session, *, team_id: str, user_ids: Sequence[str], wave: str,
+                      ) -> dict[str, tuple[Survey | None, Survey | None]]:
+    """By user ID: (their survey of ``wave``, their open survey), what the one-open-survey rule asks, in one query."""
+    if not user_ids:
+        return {}
     rows = list(session.exec(
         select(Survey)
-        .where(Survey.team_id == team_id, Survey.slack_user_id == user_id, or_(Survey.wave == wave, Survey.status == SENT))
+        .where(Survey.team_id == team_id, col(Survey.slack_user_id).in_(list(user_ids)),
+               or_(Survey.wave == wave, Survey.status == SENT))
         .order_by(col(Survey.sent_at).desc())
     ))
-    return next((r for r in rows if r.wave == wave), None), next((r for r in rows if r.status == SENT), None)
+    return {user_id: (next((r for r in rows if r.slack_user_id == user_id and r.wave == wave), None),
+                      next((r for r in rows if r.slack_user_id == user_id and r.status == SENT), None))
+            for user_id in user_ids}
 
 
 def open_survey(session: Session, *, team_id: str, user_id: str) -> Survey | None:
@@ -66,13 +83,19 @@ def start_survey(
     session: Session, *, team_id: str, user_id: str, kind: str, wave: str, instruments: Sequence[str],
     now: datetime | None = None,
 ) -> Survey:
-    survey = Survey(
-        team_id=team_id, slack_user_id=user_id, kind=kind, wave=wave, instruments=",".join(instruments),
-        status=SENT, sent_at=now or utcnow(),
-    )
-    session.add(survey)
-    session.flush()
-    return survey
+    return start_surveys(session, team_id=team_id, user_ids=[user_id], kind=kind, wave=wave, instruments=instruments, now=now)[0]
+
+
+def start_surveys(
+    session: Session, *, team_id: str, user_ids: Sequence[str], kind: str, wave: str, instruments: Sequence[str],
+    now: datetime | None = None,
+) -> list[Survey]:
+    """A survey for each person, in their order, written in one statement."""
+    if not user_ids:
+        return []
+    rows = [dict(team_id=team_id, slack_user_id=user_id, kind=kind, wave=wave, instruments=",".join(instruments),
+                 status=SENT, sent_at=now or utcnow()) for user_id in user_ids]
+    return list(session.scalars(insert(Survey).returning(Survey, sort_by_parameter_order=True), rows))
 
 
 def expire_survey(session: Session, *, survey: Survey) -> bool:

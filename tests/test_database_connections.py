@@ -59,3 +59,47 @@ def test_threads_beyond_the_limit_wait_for_a_connection_instead_of_opening_one()
         thread.join()
     engine.dispose()
     assert len(held) == 4  # the others had their turn once the first two were given back
+
+
+def _counting_pings(engine, monkeypatch) -> list[int]:  # noqa: ANN001
+    pings, real = [], engine.dialect.do_ping
+
+    def ping(dbapi_connection) -> bool:  # noqa: ANN001
+        pings.append(1)
+        return real(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", ping)
+    return pings
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_DATABASE_URL")
+def test_a_connection_back_in_use_within_seconds_costs_no_ping_and_an_idle_one_is_pinged(monkeypatch):
+    # A wave checks a connection out several times a DM; a round trip to ping it each time cost the clock
+    # a quarter of its CPU (bench/README.md). One that sat idle is pinged: the server may have restarted.
+    engine = make_engine(normalise(POSTGRES_URL), max_connections=1)
+    pings = _counting_pings(engine, monkeypatch)
+    for _ in range(5):
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    assert pings == []
+    monkeypatch.setattr("storage.db.IDLE_BEFORE_PING", 0.0)  # as if each had sat idle past the limit
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+    assert pings == [1]
+    engine.dispose()
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="needs TEST_DATABASE_URL")
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_without_an_error(monkeypatch):
+    engine = make_engine(normalise(POSTGRES_URL), max_connections=1)
+    with engine.connect() as connection:
+        first = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    other = make_engine(normalise(POSTGRES_URL), max_connections=1)
+    with other.connect() as connection:  # as a server restart does to every connection
+        connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(first)})")
+    other.dispose()
+    monkeypatch.setattr("storage.db.IDLE_BEFORE_PING", 0.0)
+    with engine.connect() as connection:
+        second = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert second != first
+    engine.dispose()

@@ -1,9 +1,10 @@
 """What one check-in DM costs the database: the wave's CPU at a health system's size is mostly statements.
 
-A pulse after a session goes to each member of a group. Per person the clock opens the survey (one
-transaction: lock the person, one look at their surveys, the survey and its close row), takes a token of
-the shared Slack budget (PostgreSQL), posts, and notes where the DM went (one statement). The quiet-hours
-check is made once for the whole group. The test measures what each further person adds, by statement
+A pulse after a session goes to each member of a group. The clock opens the group's surveys in one
+transaction (the members' rows locked in one query, their surveys read in one, the surveys and their
+close rows written in one statement each), then for each person takes a token of the shared Slack
+budget (PostgreSQL) and posts, and at the end notes where each DM went (one statement each, one
+transaction for the group). The quiet-hours check is made once for the whole group. The test measures what each further person adds, by statement
 kind ("SELECT members"), from a group of 3 and a group of 6: a round trip added per person shows by name.
 """
 
@@ -58,22 +59,21 @@ def pulse_to_a_group(standin, engine, services, people: list[str]) -> Counter:  
     return counts
 
 
-def test_each_person_of_a_check_in_wave_costs_one_transaction_to_open_and_one_statement_to_note_the_dm(standin, engine, services):
+def test_each_person_of_a_check_in_wave_costs_one_statement_to_note_the_dm_and_one_token_take(standin, engine, services):
     with frozen("2026-03-30 20:00:00"):  # 15:00 in Chicago: nobody's quiet hours
         three = pulse_to_a_group(standin, engine, services, [f"U0A{n}" for n in range(3)])
         six = pulse_to_a_group(standin, engine, services, [f"U0B{n}" for n in range(6)])
     each = {kind: (six[kind] - three[kind]) / 3 for kind in six | three}
     shared_budget = engine.dialect.name == "postgresql"  # one token take a DM: a short transaction of its own
     assert each == {
-        "SELECT members": 1,  # the person's row, locked to open their survey (the quiet-hours check reads the group's at once)
-        "SELECT surveys": 1,  # this wave's survey and any open one, in one query
-        "INSERT surveys": 1,
-        "INSERT scheduled_actions": 1,  # the survey's close
-        "UPDATE scheduled_actions": 1,  # where its DM went, written without reading first
-        **({"INSERT rate_budget_buckets": 1, "SELECT clock_timestamp": 1, "UPDATE rate_budget_buckets": 1}
+        "UPDATE scheduled_actions": 1,  # where their DM went, written without reading first
+        # SQLAlchemy cannot match SQLite's RETURNING rows to their parameters in one statement, so there each new
+        # survey is an INSERT of its own: a call into the process's own library, not a round trip to a server.
+        **({} if shared_budget else {"INSERT surveys": 1}),
+        **({"INSERT rate_budget_buckets": 1, "SELECT clock_timestamp": 1, "UPDATE rate_budget_buckets": 1, "COMMIT": 1}
            if shared_budget else {}),
-        "COMMIT": 3 if shared_budget else 2,
+        # Everything else is once for the group: the members' rows, their surveys, the new surveys and close rows.
         **{kind: 0 for kind in six | three if kind not in {
-            "SELECT members", "SELECT surveys", "INSERT surveys", "INSERT scheduled_actions", "UPDATE scheduled_actions",
-            "INSERT rate_budget_buckets", "SELECT clock_timestamp", "UPDATE rate_budget_buckets", "COMMIT"}},
+            "UPDATE scheduled_actions", "INSERT rate_budget_buckets", "SELECT clock_timestamp", "UPDATE rate_budget_buckets"}
+           and not (shared_budget and kind == "COMMIT") and not (not shared_budget and kind == "INSERT surveys")},
     }, each

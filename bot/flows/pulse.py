@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Callable, Sequence
 
@@ -50,6 +49,20 @@ from bot.domain.instruments import default_catalogue
 from bot.slack.render import reader_time, check_blocks, fallback_text, render, section_blocks
 from bot.domain.group_series import local_text
 from bot.domain.scoring import Score, ScoringError, baseline_sd, needs_crisis_message, score
+from bot.flows.survey_opening import (  # noqa: F401 - OPEN_FOR, REMIND_AFTER: the rule's timing, read by tests
+    CLOSE_KIND,
+    OPEN_FOR,
+    REMIND_AFTER,
+    REMINDER_KIND,
+    Skip,
+    close,
+    close_key,
+    messages_of,
+    open_for,
+    open_for_people,
+    reminder_key,
+    remember_messages,
+)
 from bot.flows.survey_timing import after_nearby_session
 from bot.runtime.quiet import awake_recipients
 from bot.runtime.services import Services
@@ -79,16 +92,10 @@ log = logging.getLogger(__name__)
 BASELINE_KIND = "survey_baseline"
 FOLLOWUP_KIND = "survey_followup"
 PULSE_KIND = "pulse_after_session"
-REMINDER_KIND = "survey_reminder"
-CLOSE_KIND = "survey_close"
 FEEDBACK_KIND = "survey_feedback"
 
 WAVES = {"baseline": ("baseline", "baseline"), "6m": ("followup", "follow_up"), "12m": ("followup", "follow_up")}
 
-# Halfway through the two weeks a long check-in stays open: the nudge lands in another week than the
-# check-in itself (a physician's busiest week is the one they join in).
-REMIND_AFTER = timedelta(days=7)
-OPEN_FOR = {"pulse": timedelta(days=5), "baseline": timedelta(days=14), "followup": timedelta(days=14)}
 WAVE_WINDOW = timedelta(days=60)  # a 6- or 12-month answer later than this no longer measures that time point
 PAUSED_RECHECK = timedelta(days=7)
 ASK_AT_UTC = time(14, 0)  # mid-morning across US time zones, for a survey deferred to a later day
@@ -127,14 +134,6 @@ def _survey_id(value: object) -> int | None:
     return number if number is not None and number > 0 else None
 
 
-def reminder_key(survey_id: int) -> str:
-    return f"survey-reminder:{survey_id}"
-
-
-def close_key(survey_id: int) -> str:
-    return f"survey-close:{survey_id}"
-
-
 def feedback_key(survey_id: int) -> str:
     return f"survey-feedback:{survey_id}"
 
@@ -149,81 +148,6 @@ def _post_keyed(client: WebClient, *, channel: str, key: str, text: str, blocks:
 # ---------------------------------------------------------------- sending a survey
 
 
-@dataclass
-class Opened:
-    survey_id: int
-    superseded: list[dict]  # where the DMs of the open survey this one replaced are
-
-
-class Skip(Exception):
-    """This person is not asked now; the message is the reason."""
-
-
-def _open_for(session: Session, *, team_id: str, user_id: str, kind: str, wave: str, instruments: Sequence[str],
-              replaces_open: bool) -> Opened:
-    """Open a survey for one person under the one-open-survey rule. Call inside a transaction."""
-    member = store.lock_person(session, team_id=team_id, user_id=user_id)
-    if member is None or member.consented_at is None or member.status in ("invited", "left"):
-        raise Skip("not a member now")
-    existing, current = store.for_wave_and_open(session, team_id=team_id, user_id=user_id, wave=wave)
-    if existing is not None:
-        if existing.status == store.SENT:
-            return Opened(existing.id, superseded=[])  # a retry of this delivery
-        raise Skip(f"already {existing.status}")
-    superseded: list[dict] = []
-    if current is not None:
-        if not replaces_open:
-            raise Skip("another check-in is open")
-        superseded = _close(session, current)
-    now = utcnow()
-    survey = store.start_survey(session, team_id=team_id, user_id=user_id, kind=kind, wave=wave, instruments=instruments, now=now)
-    if kind != "pulse":  # a pulse is one message after a session; only the longer surveys get a nudge
-        schedule.schedule(session, key=reminder_key(survey.id), kind=REMINDER_KIND, due_at=now + REMIND_AFTER,
-                          team_id=team_id, subject_user_id=user_id, payload={"survey_id": survey.id})
-    schedule.schedule(session, key=close_key(survey.id), kind=CLOSE_KIND, due_at=now + OPEN_FOR[kind],
-                      team_id=team_id, subject_user_id=user_id, payload=_close_payload(survey.id, []))
-    return Opened(survey.id, superseded=superseded)
-
-
-def _close(session: Session, survey: Survey) -> list[dict]:
-    """Close an open survey now; returns where its DMs are, to edit them."""
-    store.expire_survey(session, survey=survey)
-    messages = _messages_of(session, survey.id)
-    schedule.cancel(session, keys=[reminder_key(survey.id), close_key(survey.id)])
-    return messages
-
-
-def _messages_of(session: Session, survey_id: int) -> list[dict]:
-    row = schedule.get(session, key=close_key(survey_id))
-    return list(schedule.payload_of(row).get("messages", [])) if row is not None else []
-
-
-def _close_payload(survey_id: int, messages: list[dict]) -> dict:
-    return {"survey_id": survey_id, "messages": messages}
-
-
-def _remember_message(services: Services, survey_id: int, posted: dict) -> None:
-    """Note where a survey DM went, so closing the survey can take its button away."""
-    channel, ts = posted.get("channel"), posted.get("ts")
-    if not channel or not ts:
-        return
-    here = {"channel": channel, "ts": ts}
-    try:
-        with session_scope(services.engine) as session:
-            # Most often the survey's first DM: the close row still holds no message, and one statement notes it.
-            if schedule.swap_payload(session, key=close_key(survey_id), expected=_close_payload(survey_id, []),
-                                     payload=_close_payload(survey_id, [here])):
-                return
-            row = schedule.get(session, key=close_key(survey_id))
-            if row is None:
-                return
-            payload = schedule.payload_of(row)
-            messages = [m for m in payload.get("messages", []) if m.get("ts") != ts] + [here]
-            schedule.move(session, key=row.key, due_at=row.due_at, payload=payload | {"messages": messages})
-    except SQLAlchemyError:
-        log.warning("could not note where survey %s was posted; its button stays after it closes", survey_id)
-
-
 def _edit_messages(client: WebClient, messages: Sequence[dict], state: str) -> None:
     text = render("pulse_message_closed.j2", state=state)
     for message in messages:
@@ -233,24 +157,23 @@ def _edit_messages(client: WebClient, messages: Sequence[dict], state: str) -> N
             log.info("could not edit a closed survey's DM: %s", outcome.error)
 
 
-def _send_invitation(services: Services, client: WebClient, action: ScheduledAction, *, survey_id: int, user_id: str,
-                     survey_kind: str, after: tuple | None = None) -> None:
-    """Post the survey DM (once, even across retries); a permanent failure closes the survey.
-    ``after`` (session ID, "Were you there?") makes it the one message after a session."""
+def _post_invitation(services: Services, client: WebClient, action: ScheduledAction, *, survey_id: int, user_id: str,
+                     survey_kind: str, after: tuple | None = None) -> dict:
+    """Post the survey DM (once, even across retries) and return Slack's answer; a permanent failure closes
+    the survey. ``after`` (session ID, "Were you there?") makes it the one message after a session."""
     if after is not None:
         text, blocks = after_session_blocks(question=after[1], session_id=after[0], survey_id=survey_id,
                                             min_group=services.settings.compass_min_group, upcoming=after[2])
     else:
         text, blocks = invitation_blocks(survey_kind, min_group=services.settings.compass_min_group, button_value=str(survey_id))
     try:
-        posted = post_once(client, action, channel=user_id, text=fallback_text(text), blocks=blocks)
+        return post_once(client, action, channel=user_id, text=fallback_text(text), blocks=blocks)
     except DeliveryFailed:
         with session_scope(services.engine) as session:
             survey = store.get_survey(session, survey_id=survey_id)
             if survey is not None:
-                _close(session, survey)
+                close(session, survey)
         raise
-    _remember_message(services, survey_id, posted)
 
 
 def deliver_wave_survey(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
@@ -280,7 +203,7 @@ def deliver_wave_survey(services: Services, client: WebClient, action: Scheduled
             opened = None
         else:
             try:
-                opened = _open_for(session, team_id=team_id, user_id=user_id, kind=kind, wave=wave,
+                opened = open_for(session, team_id=team_id, user_id=user_id, kind=kind, wave=wave,
                                    instruments=instruments, replaces_open=True)
             except Skip as exc:
                 raise DropDelivery(str(exc)) from None
@@ -289,7 +212,8 @@ def deliver_wave_survey(services: Services, client: WebClient, action: Scheduled
                            else "paused past the time point's window")
     if opened.superseded:
         _edit_messages(client, opened.superseded, "superseded")
-    _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind=survey_kind)
+    posted = _post_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind=survey_kind)
+    remember_messages(services.engine, [(opened.survey_id, posted)])
 
 
 def _defer_while_paused(session: Session, action: ScheduledAction, payload: dict, member: Member) -> datetime | None:
@@ -324,22 +248,24 @@ def deliver_pulse(services: Services, client: WebClient, action: ScheduledAction
     if recipients is None:
         raise DropDelivery("the session did not take place")
     recipients = awake_recipients(services, action, payload, recipients)
-    sent, passing = 0, []
-    for user_id in recipients:
-        try:
-            with session_scope(services.engine) as session:
-                opened = _open_for(session, team_id=action.team_id, user_id=user_id, kind="pulse", wave=wave,
-                                   instruments=instruments, replaces_open=False)
-        except Skip:
-            continue
-        try:
-            _send_invitation(services, client, action, survey_id=opened.survey_id, user_id=user_id, survey_kind="pulse",
-                             after=after)
-            sent += 1
-        except RetryLater as exc:
-            passing.append(str(exc))
-        except DeliveryFailed as exc:
-            log.warning("%s: a check-in DM could not be delivered: %s", action.key, exc)
+    with session_scope(services.engine) as session:  # one transaction for the group's surveys
+        opened = open_for_people(session, team_id=action.team_id, user_ids=recipients, kind="pulse", wave=wave,
+                                 instruments=instruments, replaces_open=False)
+    sent, passing, posted = 0, [], []
+    try:
+        for user_id, outcome in opened.items():
+            if isinstance(outcome, Skip):
+                continue
+            try:
+                posted.append((outcome.survey_id, _post_invitation(services, client, action, survey_id=outcome.survey_id,
+                                                                   user_id=user_id, survey_kind="pulse", after=after)))
+                sent += 1
+            except RetryLater as exc:
+                passing.append(str(exc))
+            except DeliveryFailed as exc:
+                log.warning("%s: a check-in DM could not be delivered: %s", action.key, exc)
+    finally:
+        remember_messages(services.engine, posted)
     if passing:
         raise RetryLater(f"{len(passing)} check-in DM(s) to retry: {passing[0]}")
     log.info("%s: sent %d check-in(s)", action.key, sent)
@@ -363,7 +289,7 @@ def deliver_reminder(services: Services, client: WebClient, action: ScheduledAct
     posted = post_once(client, action, channel=survey.slack_user_id, text=fallback_text(text), blocks=blocks)
     with session_scope(services.engine) as session:
         store.mark_reminded(session, survey_id=survey.id)
-    _remember_message(services, survey.id, posted)
+    remember_messages(services.engine, [(survey.id, posted)])
 
 
 def deliver_close(services: Services, client: WebClient, action: ScheduledAction, payload: dict) -> None:
@@ -472,7 +398,7 @@ def submit_survey(services: Services, ack, body: dict, view: dict, client: WebCl
     try:
         with session_scope(services.engine) as session:
             store.complete_survey(session, survey_id=survey.id, team_id=team_id, user_id=user_id, scores=scores)
-            messages = _messages_of(session, survey.id)
+            messages = messages_of(session, survey.id)
             schedule.cancel(session, keys=[reminder_key(survey.id), close_key(survey.id)])
     except store.SurveyNotOpen as exc:
         ack(response_action="update", view=_notice_view(exc.reason))
