@@ -83,14 +83,14 @@ def timed_for_team(self, team_id):
     return client
 
 
-TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)")
+TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+(\w+)|^SELECT\s+(\w+)\(")  # a table, or a function called
 by_statement = {}
 
 
 def count_statement(_connection, _cursor, statement, *_):
     """Statements by verb and first table ("SELECT members"), to see what a post costs."""
     verb, table = statement.split(None, 1)[0], TABLE.search(statement)
-    kind = f"{verb} {table.group(1)}" if table else verb
+    kind = f"{verb} {table.group(1) or table.group(2)}" if table else verb
     with lock:
         stats["statements"] += 1
         by_statement[kind] = by_statement.get(kind, 0) + 1

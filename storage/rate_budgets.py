@@ -3,10 +3,11 @@
 Slack counts an app's calls per workspace, whichever process sends them: with several web and
 clock processes each keeping its own buckets, N processes could send N times the budget and
 meet 429s. Here each token bucket is a row of ``rate_budget_buckets``. Taking a token is one
-short transaction: lock the call's rows (``FOR UPDATE``, in key order so two calls never wait
-on each other crosswise), refill them to the database server's clock (one clock for every
-process, so no skew between machines), and spend one token of each only if every one has room.
-A call that must wait holds no lock while it sleeps.
+statement in autocommit, the function ``rate_budget_take`` (migration 0012): make a new channel's
+row, lock the call's rows (``FOR UPDATE``, in key order so two calls never wait on each other
+crosswise), refill them to the database server's clock (one clock for every process, so no skew
+between machines), and spend one token of each only if every one has room. A call that must wait
+holds no lock while it sleeps.
 
 If the database cannot be reached the process keeps going on buckets in its own memory at
 ``fallback_share`` of the budget (a process-count change should set it to 1 / processes), and
@@ -23,8 +24,7 @@ import time
 from collections import Counter
 from typing import Callable, Sequence
 
-from sqlalchemy import Float, bindparam, cast, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import bindparam, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -36,15 +36,14 @@ log = logging.getLogger(__name__)
 Bucket = tuple[str, float, float, float]
 
 _TABLE = RateBudgetBucket.__table__
-_NOW = cast(func.extract("epoch", func.clock_timestamp()), Float)
-_LOCKED = (select(_TABLE.c.key, _TABLE.c.tokens, _TABLE.c.updated, _NOW.label("now"))
-           .where(_TABLE.c.key.in_(bindparam("keys", expanding=True))).order_by(_TABLE.c.key).with_for_update())
+_TAKE = text("SELECT rate_budget_take(CAST(:keys AS text[]), CAST(:capacities AS float8[]), CAST(:rates AS float8[]), "
+             "CAST(:reserves AS float8[]))")
 _SETTLE = update(_TABLE).where(_TABLE.c.key == bindparam("k")).values(tokens=_TABLE.c.tokens - bindparam("owed"))
-_SPEND = update(_TABLE).where(_TABLE.c.key == bindparam("k")).values(tokens=bindparam("t"), updated=bindparam("u"))
 
 
 def _refill(tokens: float, updated: float, bucket: Bucket, now: float) -> tuple[float, float]:
-    """(tokens at ``now``, seconds until the bucket gives one and keeps its reserve); as bot.slack.rate_limits.bucket_wait."""
+    """(tokens at ``now``, seconds until the bucket gives one and keeps its reserve); as bot.slack.rate_limits.bucket_wait
+    and the database function ``rate_budget_take``."""
     _, capacity, per_second, reserve = bucket
     tokens = min(capacity, tokens + max(0.0, now - updated) * per_second)
     need = 1.0 + reserve
@@ -64,7 +63,6 @@ class SharedBuckets:
         self._clock = clock
         self._local: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
-        self._known: set[str] = set()
         self._owed: Counter[str] = Counter()  # tokens spent in memory, by key, not yet taken from the shared rows
         self.fallbacks = 0  # calls decided in memory because the database did not answer
 
@@ -80,30 +78,14 @@ class SharedBuckets:
             return self._take_local(ordered)
 
     def _take_shared(self, buckets: Sequence[Bucket]) -> float:
-        keys = [bucket[0] for bucket in buckets]
         if self._owed:
             self._settle()
-        new = not self._known.issuperset(keys)
-        wait = None
-        with self.engine.begin() as connection:
-            if new:  # a bucket this process has not seen (a new channel's): made in the take's own transaction
-                connection.execute(insert(_TABLE).values(
-                    [{"key": key, "tokens": capacity, "updated": _NOW} for key, capacity, _, _ in buckets]
-                ).on_conflict_do_nothing(index_elements=["key"]))
-            rows = {row.key: row for row in connection.execute(_LOCKED, {"keys": keys})}
-            if len(rows) == len(keys):
-                now = next(iter(rows.values())).now
-                refilled = [_refill(rows[bucket[0]].tokens, rows[bucket[0]].updated, bucket, now) for bucket in buckets]
-                wait = max(w for _, w in refilled)
-                if wait == 0.0:
-                    connection.execute(_SPEND, [{"k": bucket[0], "t": tokens - 1, "u": now}
-                                                for bucket, (tokens, _) in zip(buckets, refilled)])
-        if wait is not None:
-            self._known.update(keys)
-            return wait
-        # The rows were removed since this process made them (a test emptied the table): make them again.
-        self._known.difference_update(keys)
-        return self._take_shared(buckets)
+        with self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")  # the take is one statement: no BEGIN, no COMMIT
+            return float(connection.execute(_TAKE, {
+                "keys": [key for key, _, _, _ in buckets], "capacities": [float(c) for _, c, _, _ in buckets],
+                "rates": [float(r) for _, _, r, _ in buckets], "reserves": [float(r) for _, _, _, r in buckets],
+            }).scalar_one())
 
     def _settle(self) -> None:
         """Take the tokens spent in memory during an outage from the shared rows (in key order, as every take locks)."""
@@ -134,4 +116,3 @@ class SharedBuckets:
         """Empty the table (every workspace starts with a full burst); for tests and benchmarks."""
         with self.engine.begin() as connection:
             connection.execute(_TABLE.delete())
-        self._known.clear()
