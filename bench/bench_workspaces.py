@@ -308,6 +308,26 @@ def machine_times() -> tuple[int, int]:
     return sum(fields[:8]), fields[3] + fields[4]  # user .. steal; idle + iowait
 
 
+def postgres_seconds() -> float:
+    """CPU seconds of the local PostgreSQL server so far: its live processes, and the backends that have
+    exited (the postmaster's reaped children). Includes anything else using the server."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            comm, fields = rest.rsplit(") ", 1)
+        except (OSError, ValueError):
+            continue
+        if comm != "postgres":
+            continue
+        values = fields.split()
+        ticks += int(values[11]) + int(values[12])  # utime, stime
+        if values[1] == "1" or not Path(f"/proc/{values[1]}/stat").exists() or "postgres" not in Path(
+                f"/proc/{values[1]}/stat").read_text().split(")")[0]:
+            ticks += int(values[13]) + int(values[14])  # the postmaster: cutime, cstime of its exited backends
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def workers_for(args: argparse.Namespace, clocks: int) -> int:  # noqa: ARG001 - the same whatever the clock count
     # The clock's own minimum (COMPASS_CLOCK_WORKERS); each tick takes 1.2 threads per workspace with rows due
     # (bot.runtime.clock.Clock.threads_for), in every clock: the shared budget, not the threads, divides the work.
@@ -365,6 +385,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
         time.sleep(0.5)  # the web's counts file written since it started
         web_before = web_usage(web.pid, web_counts)
         machine_before = machine_times()
+        postgres_before, own_before = postgres_seconds(), resource.getrusage(resource.RUSAGE_SELF)
         go_at = time.time()
         go.touch()
         clicks.start()
@@ -382,6 +403,7 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
             stats.update(report)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         machine_after = machine_times()
+        postgres_after, own_after = postgres_seconds(), resource.getrusage(resource.RUSAGE_SELF)
         clicks.stop()
         time.sleep(0.3)
         web_after = web_usage(web.pid, web_counts)
@@ -400,7 +422,9 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
     engine.dispose()
     return {"clocks": clocks, "due": due, "delivered": delivered, "wall": wall, "bound": bound, "binding": binding,
             "calls": len(calls), "limited": limited, "once": once, "detail": detail, "posts": len(posts),
-            "cpu": cpu, "machine_busy": 1 - (machine_after[1] - machine_before[1]) / max(machine_after[0] - machine_before[0], 1),
+            "cpu": cpu, "postgres_cpu": postgres_after - postgres_before,
+            "own_cpu": (own_after.ru_utime + own_after.ru_stime) - (own_before.ru_utime + own_before.ru_stime),
+            "machine_busy": 1 - (machine_after[1] - machine_before[1]) / max(machine_after[0] - machine_before[0], 1),
             "ack_p99": percentile(clicks.acked, 0.99) if clicks.acked else float("nan"),
             "answer_p99": percentile(clicks.answered, 0.99) if clicks.answered else float("nan"),
             "ack_p50": percentile(clicks.acked, 0.5) if clicks.acked else float("nan"),
@@ -484,6 +508,8 @@ def main() -> int:
             print(f"  clock CPU {r['cpu']:.1f} s = {1000 * r['cpu'] / max(r['posts'], 1):.2f} ms a post; clocks busy "
                   f"{100 * busy:.0f}% of the cores they could use; the machine {100 * r['machine_busy']:.0f}% busy during the "
                   f"wave (clocks, web, PostgreSQL, stand-in), load average {os.getloadavg()[0]:.1f}"
+                  + (f"; CPU by part: clocks {r['cpu']:.0f} s, PostgreSQL {r['postgres_cpu']:.0f} s, the stand-in and click driver "
+                     f"{r['own_cpu']:.0f} s, web {r['web']['cpu']:.0f} s, of {cores * r['wall']:.0f} core-s")
                   + ("; the machine's CPU, not Slack, sets the pace" if busy > 0.8 or r["machine_busy"] > 0.9 else
                      "; slower than the budgets, with CPU to spare: waiting (for a core on a loaded machine, or in the clock)"
                      if ratio > 1.05 else "; Slack's budgets set the pace"), flush=True)

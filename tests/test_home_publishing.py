@@ -17,10 +17,12 @@ def test_a_burst_of_home_opens_does_not_hold_up_a_command(slack, standin, respon
         assert slack.event({"type": "app_home_opened", "user": f"U0H{n:03d}", "tab": "home", "channel": f"D0H{n:03d}"}).status_code == 200
     assert slack.command("U0ANA", "help").status_code == 200
     eventually(lambda: responses.messages(slack.last_response_url), timeout=10)
-    # Answered while the Home tabs are still going out, two at a time: with the publishing done
-    # on Bolt's listener threads, the command would have waited for a free one.
+    # Answered while the Home tabs are still going out, two at a time (two a second here): with the
+    # publishing done on Bolt's 16 listener threads, the command would have waited for a free one, when 16
+    # were done. Up to 8 allows for a slow machine taking 4 s to send the 31 requests (a CI run here once
+    # found 3 done, with the bound at 2).
     done = sum(1 for c in standin.calls_to("views.publish") if c.status is not None)
-    assert done <= 2
+    assert done <= 8
 
 
 def test_opening_home_again_while_it_waits_publishes_it_once_more_at_most(slack, standin):
