@@ -10,14 +10,15 @@ the retry runs after the quiet hours have ended.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Iterable
 
 from bot.domain.quiet_hours import QuietHours, quiet_until
 from bot.runtime.services import Services
 from storage import schedule
 from storage.db import session_scope, utcnow
-from storage.members import get_member, members_by_user
-from storage.models import ScheduledAction
+from storage.members import members_by_user
+from storage.models import Member, ScheduledAction
 
 ONLY_USER = "only_user"
 
@@ -32,6 +33,12 @@ def is_deferred_copy(payload: dict) -> bool:
     return bool(payload.get(ONLY_USER))
 
 
+def _quiet_until(services: Services, member: Member | None, now: datetime) -> datetime | None:
+    """When this reader's quiet hours end, if it is their quiet hours now (someone unknown: the program's time zone)."""
+    hours = QuietHours.parse(member.quiet_start, member.quiet_end) if member is not None else QuietHours()
+    return quiet_until(now, member.timezone if member is not None else None, hours, fallback_tz=services.settings.compass_timezone)
+
+
 def held_for_everyone(services: Services, action: ScheduledAction, payload: dict, user_ids: Iterable[str]) -> bool:
     """For one message that several people read together (a group DM): when it is anyone's quiet hours,
     schedule the whole delivery again (key ``<action key>:quiet``) for when the last of them is awake,
@@ -42,11 +49,10 @@ def held_for_everyone(services: Services, action: ScheduledAction, payload: dict
         if schedule.get(session, key=key) is not None:
             return True
         latest = None
-        for user_id in dict.fromkeys(user_ids):
-            member = get_member(session, team_id=action.team_id, user_id=user_id) if action.team_id else None
-            hours = QuietHours.parse(member.quiet_start, member.quiet_end) if member is not None else QuietHours()
-            until = quiet_until(now, member.timezone if member is not None else None, hours,
-                                fallback_tz=services.settings.compass_timezone)
+        readers = list(dict.fromkeys(user_ids))
+        members = members_by_user(session, team_id=action.team_id, user_ids=readers) if action.team_id else {}
+        for user_id in readers:
+            until = _quiet_until(services, members.get(user_id), now)
             if until is not None and (latest is None or until > latest):
                 latest = until
         if latest is None:
@@ -74,10 +80,7 @@ def awake_recipients(services: Services, action: ScheduledAction, payload: dict,
             key = deferred_key(action, user_id)
             if key in handed_over:
                 continue  # already handed to a copy for after this person's quiet hours
-            member = members.get(user_id)
-            hours = QuietHours.parse(member.quiet_start, member.quiet_end) if member is not None else QuietHours()
-            until = quiet_until(now, member.timezone if member is not None else None, hours,
-                                fallback_tz=services.settings.compass_timezone)
+            until = _quiet_until(services, members.get(user_id), now)
             if until is None:
                 awake.append(user_id)
                 continue
