@@ -103,6 +103,12 @@ class ScheduledAction(SQLModel, table=True):
     done_at: datetime | None = None
 
 
+# The clock's claim reads open rows in due order (storage.schedule.claim_due); done rows stay out of it.
+_actions = ScheduledAction.__table__.c
+_open = _actions.status.in_(("pending", "claimed"))
+Index("ix_scheduled_actions_open_due", _actions.due_at, _actions.id, postgresql_where=_open, sqlite_where=_open)
+
+
 class ProcessedEvent(SQLModel, table=True):
     """Events API deliveries already handled (Slack retries on slow or failed acks)."""
 

@@ -51,8 +51,11 @@ def schedule_many(session: Session, actions: Sequence[dict[str, Any]]) -> int:
                  status=PENDING, attempts=0, claimed_by="", last_error="", created_at=now) for a in actions]
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(ScheduledAction).values(rows).on_conflict_do_nothing(index_elements=["key"]).returning(ScheduledAction.id)
-    return len(session.execute(statement).all())
+    # Many parameter sets to one compiled statement (SQLAlchemy sends them as one multi-row INSERT): rows
+    # written into the statement itself made it compile again for every group size.
+    table = ScheduledAction.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.id)
+    return len(session.connection().execute(statement, rows).all())
 
 
 def move(session: Session, *, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> bool:
@@ -106,31 +109,33 @@ def claim_due(
     engine: Engine, *, worker_id: str, now: datetime | None = None, lease: timedelta = timedelta(minutes=5), limit: int = 100,
     skip_teams: Iterable[str] = (),
 ) -> list[ScheduledAction]:
-    """Claim up to ``limit`` due rows, oldest first, none of the workspaces in ``skip_teams``."""
+    """Claim up to ``limit`` due rows, oldest first, none of the workspaces in ``skip_teams``: one statement,
+    an ``UPDATE`` of the rows a locking sub-select picks, returning them."""
     now = now or utcnow()
     skip = sorted(set(skip_teams))
-    with session_scope(engine) as session:
-        claimable = or_(
-            and_(
-                ScheduledAction.status == PENDING,
-                ScheduledAction.due_at <= now,
-                or_(col(ScheduledAction.retry_at).is_(None), col(ScheduledAction.retry_at) <= now),
-            ),
+    # Only open rows are due: the partial index ix_scheduled_actions_open_due (migration 0013) holds them in due
+    # order, so a claim reads the few rows at the front instead of every pending row of the schedule.
+    claimable = and_(
+        col(ScheduledAction.status).in_(OPEN_STATUSES),
+        ScheduledAction.due_at <= now,
+        or_(
+            and_(ScheduledAction.status == PENDING, or_(col(ScheduledAction.retry_at).is_(None), col(ScheduledAction.retry_at) <= now)),
             and_(ScheduledAction.status == CLAIMED, col(ScheduledAction.lease_until) < now),
-        )
-        if skip:
-            claimable = and_(claimable, col(ScheduledAction.team_id).not_in(skip))
-        query = select(ScheduledAction).where(claimable).order_by(ScheduledAction.due_at, ScheduledAction.id).limit(limit)
-        if engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(session.exec(query))
-        for row in rows:
-            row.status = CLAIMED
-            row.claimed_by = worker_id
-            row.lease_until = now + lease
-            row.attempts += 1
-            session.add(row)
-    return rows
+        ),
+    )
+    if skip:
+        claimable = and_(claimable, col(ScheduledAction.team_id).not_in(skip))
+    chosen = select(ScheduledAction.id).where(claimable).order_by(ScheduledAction.due_at, ScheduledAction.id).limit(limit)
+    if engine.dialect.name == "postgresql":
+        chosen = chosen.with_for_update(skip_locked=True)
+    # A CTE is evaluated once; a plain IN (sub-select ... LIMIT) may be run again by the planner and claim more.
+    chosen_ids = chosen.cte("chosen")
+    claim = (update(ScheduledAction).where(col(ScheduledAction.id).in_(select(chosen_ids.c.id)))
+             .values(status=CLAIMED, claimed_by=worker_id, lease_until=now + lease, attempts=ScheduledAction.attempts + 1)
+             .returning(ScheduledAction).execution_options(synchronize_session=False))
+    with session_scope(engine) as session:
+        rows = list(session.scalars(claim))
+    return sorted(rows, key=lambda row: (row.due_at, row.id))
 
 
 def _finish(engine: Engine, action: ScheduledAction, worker_id: str, **values: Any) -> bool:
