@@ -3,11 +3,12 @@
 Slack counts an app's calls per workspace, whichever process sends them: with several web and
 clock processes each keeping its own buckets, N processes could send N times the budget and
 meet 429s. Here each token bucket is a row of ``rate_budget_buckets``. Taking a token is one
-statement in autocommit, the function ``rate_budget_take`` (migration 0012): make a new channel's
-row, lock the call's rows (``FOR UPDATE``, in key order so two calls never wait on each other
-crosswise), refill them to the database server's clock (one clock for every process, so no skew
-between machines), and spend one token of each only if every one has room. A call that must wait
-holds no lock while it sleeps.
+statement in autocommit, the function ``rate_budget_take`` (migrations 0012 and 0014): make a new
+channel's row, lock the call's rows (``FOR UPDATE``, in key order so two calls never wait on each
+other crosswise), refill them to the database server's clock (one clock for every process, so no skew
+between machines), and spend one token of each only if every one has room, now or within the call's
+``ahead`` seconds (then the caller sends when that time has passed). A call that must wait holds no
+lock while it sleeps.
 
 If the database cannot be reached the process keeps going on buckets in its own memory at
 ``fallback_share`` of the budget (a process-count change should set it to 1 / processes), and
@@ -37,7 +38,7 @@ Bucket = tuple[str, float, float, float]
 
 _TABLE = RateBudgetBucket.__table__
 _TAKE = text("SELECT rate_budget_take(CAST(:keys AS text[]), CAST(:capacities AS float8[]), CAST(:rates AS float8[]), "
-             "CAST(:reserves AS float8[]))")
+             "CAST(:reserves AS float8[]), CAST(:ahead AS float8))")
 _SETTLE = update(_TABLE).where(_TABLE.c.key == bindparam("k")).values(tokens=_TABLE.c.tokens - bindparam("owed"))
 
 
@@ -66,18 +67,19 @@ class SharedBuckets:
         self._owed: Counter[str] = Counter()  # tokens spent in memory, by key, not yet taken from the shared rows
         self.fallbacks = 0  # calls decided in memory because the database did not answer
 
-    def try_take(self, buckets: Sequence[Bucket]) -> float:
+    def try_take(self, buckets: Sequence[Bucket], ahead: float = 0.0) -> float:
+        """As bot.slack.rate_limits.BucketStore.try_take."""
         ordered = sorted(buckets, key=lambda bucket: bucket[0])
         try:
-            return self._take_shared(ordered)
+            return self._take_shared(ordered, ahead)
         except SQLAlchemyError as exc:
             self.fallbacks += 1
             if self.fallbacks == 1 or self.fallbacks % 1000 == 0:
                 log.warning("rate budget: the database did not answer (%s); using %.0f%% of the budget in this process",
                             type(exc).__name__, self.fallback_share * 100)
-            return self._take_local(ordered)
+            return self._take_local(ordered, ahead)
 
-    def _take_shared(self, buckets: Sequence[Bucket]) -> float:
+    def _take_shared(self, buckets: Sequence[Bucket], ahead: float = 0.0) -> float:
         if self._owed:
             self._settle()
         with self.engine.connect() as connection:
@@ -85,6 +87,7 @@ class SharedBuckets:
             return float(connection.execute(_TAKE, {
                 "keys": [key for key, _, _, _ in buckets], "capacities": [float(c) for _, c, _, _ in buckets],
                 "rates": [float(r) for _, _, r, _ in buckets], "reserves": [float(r) for _, _, _, r in buckets],
+                "ahead": float(ahead),
             }).scalar_one())
 
     def _settle(self) -> None:
@@ -99,14 +102,14 @@ class SharedBuckets:
                 self._owed.update(owed)
             raise
 
-    def _take_local(self, buckets: Sequence[Bucket]) -> float:
+    def _take_local(self, buckets: Sequence[Bucket], ahead: float = 0.0) -> float:
         share = [(key, max(1.0, capacity * self.fallback_share), rate * self.fallback_share, reserve)
                  for key, capacity, rate, reserve in buckets]
         with self._lock:
             now = self._clock()
             refilled = [_refill(*self._local.get(bucket[0], (bucket[1], now)), bucket, now) for bucket in share]
             wait = max(w for _, w in refilled)
-            if wait == 0.0:
+            if wait <= ahead:
                 for bucket, (tokens, _) in zip(share, refilled):
                     self._local[bucket[0]] = (tokens - 1, now)
                     self._owed[bucket[0]] += 1

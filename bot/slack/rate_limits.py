@@ -116,6 +116,9 @@ def budgets_for(method: str, *, posts_per_minute: float, scale: float = 1.0) -> 
 
 # The share of a workspace bucket's burst that scheduled work leaves for interactive calls.
 SCHEDULED_RESERVE = 0.1
+# Seconds ahead a scheduled call may take a token (SlackRateLimiter.ahead_for): at Slack's post budget (5 a
+# second) room for 25 waiting threads of one workspace, as many as a clock has for all of them.
+MAX_AHEAD = 5.0
 
 _scheduled: ContextVar[bool] = ContextVar("compass_scheduled_work", default=False)
 
@@ -139,8 +142,10 @@ Bucket = tuple[str, float, float, float]
 
 
 class BucketStore(Protocol):
-    def try_take(self, buckets: Sequence[Bucket]) -> float:
-        """Spend one token of every bucket if each has room; 0 if granted, else the seconds to wait."""
+    def try_take(self, buckets: Sequence[Bucket], ahead: float = 0.0) -> float:
+        """The seconds until every bucket has room (0 when each has now). When that is at most ``ahead``, one
+        token of every bucket is spent at once, for the caller to use when that time has passed; when it is
+        longer, nothing is spent."""
 
 
 def bucket_wait(tokens: float, updated: float, bucket: Bucket, now: float) -> tuple[float, float]:
@@ -160,7 +165,7 @@ class MemoryBuckets:
         self._state: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated)
         self._lock = threading.Lock()
 
-    def try_take(self, buckets: Sequence[Bucket]) -> float:
+    def try_take(self, buckets: Sequence[Bucket], ahead: float = 0.0) -> float:
         with self._lock:
             now = self._clock()
             refilled = []
@@ -168,7 +173,7 @@ class MemoryBuckets:
                 tokens, updated = self._state.get(bucket[0], (bucket[1], now))
                 refilled.append(bucket_wait(tokens, updated, bucket, now))
             wait = max((w for _, w in refilled), default=0.0)
-            if wait == 0.0:
+            if wait <= ahead:
                 for bucket, (tokens, _) in zip(buckets, refilled):
                     self._state[bucket[0]] = (tokens - 1, now)
             return wait
@@ -216,16 +221,28 @@ class SlackRateLimiter:
 
     def acquire(self, method: str, *, workspace: str = "", channel: str | None = None) -> float:
         """Wait for room, spend it, and return the seconds waited."""
-        buckets = self.buckets_for(method, workspace, channel, scheduled=is_scheduled_work())
+        scheduled = is_scheduled_work()
+        buckets = self.buckets_for(method, workspace, channel, scheduled=scheduled)
         if not buckets:
             return 0.0
+        ahead = self.ahead_for(buckets) if scheduled else 0.0
         waited = 0.0
         while True:
-            wait = self.store.try_take(buckets)
-            if wait == 0.0:
-                return waited
-            self._sleep(wait)
-            waited += wait
+            wait = self.store.try_take(buckets, ahead)
+            if wait <= ahead:  # granted: the token is this call's once ``wait`` has passed
+                if wait:
+                    self._sleep(wait)
+                return waited + wait
+            self._sleep(wait - ahead)  # then the token is within reach
+            waited += wait - ahead
+
+    def ahead_for(self, buckets: Sequence[Bucket]) -> float:
+        """How far ahead scheduled work may take a token: threads waiting on one budget line up for the coming
+        tokens instead of all waking for the next one (with several processes, most takes were refused). No
+        further than its workspace reserve refills, less one token, so a person's click still finds one."""
+        limits = [(reserve - self.margin - 1) / per_second for _, capacity, per_second, reserve in buckets
+                  if capacity >= 1 + self.margin and reserve > self.margin]
+        return max(0.0, min(MAX_AHEAD, *limits)) if limits else 0.0  # no reserve to spend ahead: take tokens as they come
 
     def buckets_for(self, method: str, workspace: str, channel: str | None, *, scheduled: bool = False) -> list[Bucket]:
         key = workspace_key(workspace)
