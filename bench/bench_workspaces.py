@@ -491,8 +491,8 @@ def main() -> int:
             st, lags = r["stats"], r["lags"]
             print(f"  budget idle per workspace (its last post less its own post bound): median {lags[len(lags) // 2]:.1f} s, "
                   f"max {lags[-1]:.1f} s; clocks: {st.get('takes', 0)} token takes, {1000 * st.get('take_s', 0) / max(st.get('takes', 1), 1):.1f} ms "
-                  f"each (row locks and round trips), {st.get('refused', 0)} refused, {st.get('sleep_s', 0):.0f} thread-s asleep "
-                  f"for a refill; {st.get('claims', 0)} claims ({st.get('empty_claims', 0)} empty), "
+                  f"each (row locks and round trips), {st.get('refused', 0)} refused, {st.get('ahead', 0)} granted ahead, "
+                  f"{st.get('sleep_s', 0):.0f} thread-s asleep for a refill; {st.get('claims', 0)} claims ({st.get('empty_claims', 0)} empty), "
                   f"{st.get('claimed', 0) / max(st.get('claims', 1) - st.get('empty_claims', 0), 1):.1f} rows a claim, "
                   f"{1000 * st.get('claim_s', 0) / max(st.get('claims', 1), 1):.1f} ms each; {st.get('connects', 0)} database connections opened; "
                   f"{st.get('client_s', 0):.1f} thread-s getting a workspace's Slack client; a post: "

@@ -27,7 +27,7 @@ from storage import schedule
 from storage.db import utcnow
 
 config = json.loads(sys.argv[1])
-stats = {"takes": 0, "take_s": 0.0, "refused": 0, "sleeps": 0, "sleep_s": 0.0, "claims": 0, "claimed": 0, "claim_s": 0.0,
+stats = {"takes": 0, "take_s": 0.0, "refused": 0, "ahead": 0, "sleeps": 0, "sleep_s": 0.0, "claims": 0, "claimed": 0, "claim_s": 0.0,
          "empty_claims": 0, "client_s": 0.0, "connects": 0, "statements": 0, "commits": 0, "checkouts": 0}
 # When (time.time()) the wave reached this clock: first tick, claim with rows, lane and granted take; refused takes by second.
 moments, refused_at = {}, {}
@@ -36,14 +36,15 @@ take_shared, claim_due = rate_budgets.SharedBuckets._take_shared, schedule.claim
 deliver_lane, for_team = Clock._deliver_lane, SlackClients.for_team
 
 
-def timed_take(self, buckets):
+def timed_take(self, buckets, ahead=0.0):
     started = time.perf_counter()
-    wait = take_shared(self, buckets)
+    wait = take_shared(self, buckets, ahead)
     with lock:
         stats["takes"] += 1
         stats["take_s"] += time.perf_counter() - started
-        stats["refused"] += wait > 0
-        if wait > 0:
+        stats["refused"] += wait > ahead
+        stats["ahead"] += 0 < wait <= ahead
+        if wait > ahead:
             refused_at[int(time.time())] = refused_at.get(int(time.time()), 0) + 1
         else:
             moments.setdefault("first_take", time.time())
