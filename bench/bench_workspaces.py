@@ -341,6 +341,11 @@ def run(args: argparse.Namespace, clocks: int, workdir: Path) -> dict:
     with SlackStandIn(team_id=team_of(0), bot_token="xoxb-unused", bot_user_id="UBOT") as standin:
         started = time.perf_counter()
         due = seed(engine, standin, args.workspaces, args.members)
+        # Statistics for the planner, as autovacuum would have gathered long before a database grew to this size; here
+        # the rows are seconds old, and a server may run without autovacuum (this machine's test server does). Without
+        # them a group's members were read by scanning every active member of every workspace, once a group.
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
         print(f"  seeded {args.workspaces} x {args.members} members, {due} actions due, in {time.perf_counter() - started:.0f} s",
               flush=True)
         standin.latency = args.latency

@@ -180,7 +180,7 @@ def test_a_wave_takes_tokens_ahead_yet_a_persons_click_still_finds_one(shared, e
         taken_now += wait == 0.0
         taken_ahead += wait > 0.0
     assert (taken_now, taken_ahead) == (53, 5)  # down to 6 + 1 + the one a call needs; then the coming 5 s's
-    assert wait == pytest.approx(6.0, abs=0.1)  # the next is too far ahead: nothing spent
+    assert wait == pytest.approx(6.0, abs=0.5)  # the next is too far ahead (less what refilled meanwhile): nothing spent
     assert store.try_take(interactive) == 0.0  # a person's click still finds a token at once
     assert store.try_take(interactive) > 0
 
