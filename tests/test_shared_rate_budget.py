@@ -163,6 +163,19 @@ def test_scheduled_work_leaves_the_reserve_to_interactive_calls(engine):
     assert limiter.store.try_take(interactive) > 0
 
 
+def test_a_process_of_the_previous_release_still_takes_tokens_while_a_deploy_upgrades_the_schema(engine):
+    from sqlalchemy import text
+
+    _postgres_only(engine)
+    previous = text("SELECT rate_budget_take(CAST(:keys AS text[]), CAST(:capacities AS float8[]), "
+                    "CAST(:rates AS float8[]), CAST(:reserves AS float8[]))")  # the call of migration 0012
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        waits = [connection.execute(previous, {"keys": ["ws:old:*"], "capacities": [2.0], "rates": [0.001],
+                                               "reserves": [0.0]}).scalar_one() for _ in range(3)]
+    assert waits[:2] == [0.0, 0.0] and waits[2] > 100  # the same bucket, nothing taken ahead
+
+
 @pytest.mark.parametrize("shared", [False, True], ids=["memory", "postgresql"])
 def test_a_wave_takes_tokens_ahead_yet_a_persons_click_still_finds_one(shared, engine):
     if shared:

@@ -55,13 +55,23 @@ END $$;
 """
 
 
+# The call of 0012, kept for processes of the previous release still running while a deploy upgrades the schema.
+_PREVIOUS_CALL = """
+CREATE FUNCTION rate_budget_take(keys text[], capacities float8[], rates float8[], reserves float8[])
+RETURNS float8 LANGUAGE sql AS $$ SELECT rate_budget_take(keys, capacities, rates, reserves, 0::float8) $$;
+"""
+_PREVIOUS = "rate_budget_take(text[], float8[], float8[], float8[])"
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION rate_budget_take(text[], float8[], float8[], float8[])")
+        op.execute(f"DROP FUNCTION {_PREVIOUS}")
         op.execute(_FUNCTION)
+        op.execute(_PREVIOUS_CALL)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP FUNCTION {_PREVIOUS}")
         op.execute("DROP FUNCTION rate_budget_take(text[], float8[], float8[], float8[], float8)")
         op.execute(_FUNCTION.replace(", ahead float8)", ")").replace("IF longest <= ahead THEN", "IF longest = 0 THEN"))
