@@ -110,7 +110,7 @@ def claim_due(
     skip_teams: Iterable[str] = (),
 ) -> list[ScheduledAction]:
     """Claim up to ``limit`` due rows, oldest first, none of the workspaces in ``skip_teams``: one statement,
-    an ``UPDATE`` of the rows a locking sub-select picks, returning them."""
+    an ``UPDATE`` of the rows a locking CTE picks, returning them."""
     now = now or utcnow()
     skip = sorted(set(skip_teams))
     # Only open rows are due: the partial index ix_scheduled_actions_open_due (migration 0013) holds them in due

@@ -201,14 +201,15 @@ def test_a_wave_takes_tokens_ahead_yet_a_persons_click_still_finds_one(shared, e
 def test_threads_waiting_on_one_budget_line_up_instead_of_colliding():
     """Eight delivery threads of a wave on a workspace budget of 20 posts a second: each waiting take used to
     wake with the others for the same token, one got it and the rest were refused and asked again."""
-    counts = {"takes": 0, "refused": 0}
+    counts, counting = {"takes": 0, "refused": 0}, threading.Lock()
     store = MemoryBuckets()
     take = store.try_take
 
     def counted(buckets, ahead=0.0):  # noqa: ANN001
         wait = take(buckets, ahead)
-        counts["takes"] += 1
-        counts["refused"] += wait > ahead
+        with counting:
+            counts["takes"] += 1
+            counts["refused"] += wait > ahead
         return wait
 
     store.try_take = counted  # type: ignore[method-assign]
